@@ -1,0 +1,39 @@
+// Terminal helpers of the command-line tool: progress bars, interrupts, number formatting.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace phasegen::cli {
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and redrawn at most ten
+/// times a second, so logs and pipes stay clean.
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, std::int64_t total, std::string unit);
+  ~ProgressBar();
+  void update(std::int64_t done);
+  void finish();
+
+ private:
+  void draw(std::int64_t done, bool final);
+  std::string label_;
+  std::int64_t total_;
+  std::string unit_;
+  bool enabled_;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+};
+
+/// Installs SIGINT/SIGTERM handlers that only raise a flag; long loops poll it.
+void install_interrupt_handler();
+bool interrupt_requested();
+
+/// "1.23e+06"-style figures with a fixed number of significant digits.
+std::string format_number(double value, int digits = 3);
+/// "12.3 MB" for a file size in bytes.
+std::string format_bytes(std::uintmax_t bytes);
+
+}  // namespace phasegen::cli

@@ -1,0 +1,12 @@
+// The sub-commands of the phasegen tool. Each registers its flags on the CLI11 app and runs
+// through the library; none holds physics of its own.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace phasegen::cli {
+
+void add_phasespace_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+
+}  // namespace phasegen::cli

@@ -1,0 +1,35 @@
+// Statistical tests used to check samplers and models against an exact truth.
+//
+//   auto ks = phasegen::ks_test(x, [](const at::Tensor& t) { return t; });  // x ~ U(0, 1)?
+//   if (ks.p_value < 1e-3) ...                                              // reject
+//
+// All inputs are 1-D tensors of any floating type and device; results are plain doubles.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <functional>
+
+namespace phasegen {
+
+struct KsResult {
+  double statistic;  ///< sup |F_a - F_b|
+  double p_value;    ///< asymptotic Kolmogorov p-value with Stephens' small-sample correction
+};
+
+/// One-sample Kolmogorov-Smirnov test of `sample` against the continuous CDF `cdf`.
+KsResult ks_test(const at::Tensor& sample, const std::function<at::Tensor(const at::Tensor&)>& cdf);
+
+/// Two-sample Kolmogorov-Smirnov test.
+KsResult ks_test(const at::Tensor& a, const at::Tensor& b);
+
+/// Survival function of the Kolmogorov distribution, P(K > lambda).
+double kolmogorov_survival(double lambda);
+
+/// Regularised incomplete beta I_x(a, b), the CDF of Beta(a, b), elementwise for x in [0, 1].
+at::Tensor beta_cdf(const at::Tensor& x, double a, double b);
+
+/// Regularised lower incomplete gamma P(a, x), the CDF of Gamma(a, 1), elementwise for x >= 0.
+at::Tensor gamma_cdf(const at::Tensor& x, double a);
+
+}  // namespace phasegen

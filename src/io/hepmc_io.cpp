@@ -1,0 +1,139 @@
+// HepMC3 Asciiv3 files through libHepMC3: two beams into one vertex, N status-1 particles out.
+// LibTorch's headers come first: HepMC3 defines an ERROR macro that glog refuses to follow.
+#include "atomic_file.hpp"
+#include "io_detail.hpp"
+#include "phasegen/error.hpp"
+
+#include <HepMC3/Attribute.h>
+#include <HepMC3/GenEvent.h>
+#include <HepMC3/GenParticle.h>
+#include <HepMC3/GenRunInfo.h>
+#include <HepMC3/GenVertex.h>
+#include <HepMC3/ReaderAscii.h>
+#include <HepMC3/Setup.h>
+#include <HepMC3/WriterAscii.h>
+
+#include <fstream>
+
+namespace phasegen::detail {
+
+namespace {
+
+constexpr const char* kRunAttribute = "phasegen_run";
+constexpr const char* kEndListing = "HepMC::Asciiv3-END_EVENT_LISTING";
+
+// HepMC3 reports problems on stderr by default; phasegen reports them through exceptions.
+void silence_hepmc3() {
+  HepMC3::Setup::set_print_errors(false);
+  HepMC3::Setup::set_print_warnings(false);
+}
+
+// The generated mass is set, not left to HepMC3, which would take sqrt of a round-off residue.
+HepMC3::GenParticlePtr massless(const HepMC3::FourVector& p, int pdg_id, int status) {
+  auto particle = std::make_shared<HepMC3::GenParticle>(p, pdg_id, status);
+  particle->set_generated_mass(0.0);
+  return particle;
+}
+
+class HepMC3Writer final : public EventWriter {
+ public:
+  HepMC3Writer(const std::string& path, const WriterOptions& options)
+      : options_(options), ids_(expand_pdg_ids(options)), file_(path) {
+    silence_hepmc3();
+    run_ = std::make_shared<HepMC3::GenRunInfo>();
+    run_->tools().push_back({"phasegen", options.run.version + " (" + options.run.commit + ")",
+                             options.run.description});
+    run_->set_weight_names({"Default"});
+    run_->add_attribute(kRunAttribute, std::make_shared<HepMC3::StringAttribute>(run_info_to_text(options.run)));
+    writer_ = std::make_unique<HepMC3::WriterAscii>(file_.stream(), run_);
+    writer_->set_precision(17);
+  }
+
+  void write(const at::Tensor& events) override {
+    at::Tensor p = writable_batch(events, options_, file_.path());
+    const double* data = p.data_ptr<double>();
+    const double half = 0.5 * options_.sqrt_s;
+    const std::int64_t n = options_.particles;
+    for (std::int64_t k = 0; k < p.size(0); ++k) {
+      HepMC3::GenEvent event(run_, HepMC3::Units::GEV, HepMC3::Units::MM);
+      event.set_event_number(static_cast<int>(written_ + 1));
+      auto vertex = std::make_shared<HepMC3::GenVertex>();
+      vertex->add_particle_in(massless(HepMC3::FourVector(0, 0, half, half), options_.beam_ids.first, 4));
+      vertex->add_particle_in(massless(HepMC3::FourVector(0, 0, -half, half), options_.beam_ids.second, 4));
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double* v = data + (k * n + i) * 4;
+        vertex->add_particle_out(massless(HepMC3::FourVector(v[1], v[2], v[3], v[0]), ids_[i], 1));
+      }
+      event.add_vertex(vertex);
+      event.weights() = {1.0};
+      writer_->write_event(event);
+      ++written_;
+    }
+    PHASEGEN_CHECK(!writer_->failed() && file_.stream().good(), "writing '", file_.path(),
+                   "' failed: an I/O error (disk full?)");
+  }
+
+  void close() override {
+    writer_->close();
+    file_.commit();
+  }
+
+  const std::string& path() const override { return file_.path(); }
+  std::int64_t events_written() const override { return written_; }
+
+ private:
+  WriterOptions options_;
+  std::vector<int> ids_;
+  AtomicFile file_;
+  std::shared_ptr<HepMC3::GenRunInfo> run_;
+  std::unique_ptr<HepMC3::WriterAscii> writer_;
+  std::int64_t written_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<EventWriter> open_hepmc3_writer(const std::string& path, const WriterOptions& options) {
+  return std::make_unique<HepMC3Writer>(path, options);
+}
+
+RawEvents read_hepmc3(const std::string& path) {
+  silence_hepmc3();
+  // A file cut short loses its closing line; HepMC3 itself would read the torso as complete.
+  PHASEGEN_CHECK(file_tail(path, 4096).find(kEndListing) != std::string::npos, "'", path,
+                 "' is not a complete HepMC3 Asciiv3 file (truncated?): it does not end with ", kEndListing);
+  std::ifstream in(path);
+  HepMC3::ReaderAscii reader(in);
+  EventCollector collector("'" + path + "'");
+  RawEvents raw;
+  std::vector<double> values;
+  std::vector<int> ids;
+  while (true) {
+    HepMC3::GenEvent event;
+    const bool ok = reader.read_event(event);
+    if (!ok || reader.failed()) {
+      PHASEGEN_CHECK(in.eof(), "'", path, "': cannot parse event ", collector.events() + 1,
+                     " as HepMC3 Asciiv3");
+      break;
+    }
+    const double to_gev = event.momentum_unit() == HepMC3::Units::MEV ? 1e-3 : 1.0;
+    values.clear();
+    ids.clear();
+    for (const auto& particle : event.particles()) {
+      if (particle->status() != 1) continue;
+      const auto& m = particle->momentum();
+      values.insert(values.end(), {m.e() * to_gev, m.px() * to_gev, m.py() * to_gev, m.pz() * to_gev});
+      ids.push_back(particle->pid());
+    }
+    collector.add(values, ids);
+  }
+  if (auto run = reader.run_info()) {
+    if (run->attribute<HepMC3::StringAttribute>(kRunAttribute)) {
+      raw.run = run_info_from_text(run->attribute<HepMC3::StringAttribute>(kRunAttribute)->value());
+    }
+  }
+  raw.momenta = collector.momenta();
+  raw.pdg_ids = collector.first_pdg_ids();
+  return raw;
+}
+
+}  // namespace phasegen::detail

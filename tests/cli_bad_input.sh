@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Bad input to the command line: one clear line on stderr, exit code 2, no output file left,
+# not even a temporary one.
+set -u
+: "${PHASEGEN:?set PHASEGEN to the phasegen executable}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out="$work/out"
+mkdir -p "$out"
+failures=0
+
+# expect_failure PATTERN ARGS...: exit code 2, exactly one stderr line containing PATTERN,
+# nothing written to $out.
+expect_failure() {
+  local pattern=$1
+  shift
+  local err="$work/stderr" code lines
+  "$PHASEGEN" "$@" >"$work/stdout" 2>"$err" </dev/null
+  code=$?
+  lines=$(wc -l <"$err")
+  if [[ $code -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$pattern" "$err" || [[ -n $(ls -A "$out") ]]; then
+    echo "FAIL: phasegen $* -> exit $code, $lines stderr line(s), files: $(ls -A "$out" | tr '\n' ' ')"
+    sed 's/^/    stderr: /' "$err"
+    failures=$((failures + 1))
+  else
+    echo "ok:   phasegen $* -> $(cat "$err")"
+  fi
+  rm -rf "${out:?}"/* "$out"/.[!.]* 2>/dev/null
+}
+
+expect_failure "--particles: expected N >= 2" phasespace --particles 1 --out "$out/e.pt"
+expect_failure "--events: expected a positive number of events, but got -5" phasespace --events -5 --out "$out/e.pt"
+expect_failure "--sqrt-s: expected a positive, finite total energy in GeV, but got 0" phasespace --sqrt-s 0 --out "$out/e.pt"
+expect_failure "--sqrt-s: expected a positive, finite total energy" phasespace --sqrt-s nan --out "$out/e.pt"
+expect_failure "--sqrt-s" phasespace --sqrt-s abc --out "$out/e.pt"
+expect_failure "expected .pt, .hepmc3 (or .hepmc) or .lhe" phasespace --out "$out/e.root"
+expect_failure "expected .pt, .hepmc3 (or .hepmc) or .lhe" phasespace --out "$out/e.pt" --out "$out/e.txt"
+expect_failure "cannot write '$out/missing/e.pt': No such file or directory" phasespace --out "$out/missing/e.pt"
+expect_failure "cannot write '/proc/e.hepmc3'" phasespace --out /proc/e.hepmc3
+expect_failure "--out is required" phasespace
+expect_failure "expected 1 or 5 PDG ids" phasespace --pdg 1 2 --out "$out/e.lhe"
+expect_failure "--foo" phasespace --foo --out "$out/e.pt"
+expect_failure "--threads: expected a thread count >= 0" --threads -1 phasespace --out "$out/e.pt"
+expect_failure "subcommand" 
+expect_failure "no such file" inspect "$work/absent.hepmc3"
+
+# Damaged and non-physical event files.
+"$PHASEGEN" phasespace --particles 3 --events 50 --sqrt-s 10 --out "$work/good.lhe" --out "$work/good.hepmc3" \
+  --out "$work/good.pt" >/dev/null || { echo "FAIL: could not make the input files"; exit 1; }
+for f in good.lhe good.hepmc3 good.pt; do
+  size=$(stat -c %s "$work/$f")
+  head -c $((size / 2)) "$work/$f" >"$work/cut-$f"
+  expect_failure "cut-$f" inspect "$work/cut-$f"
+done
+# A massive particle in event 3: the first outgoing particle of the third event gains energy.
+awk '/<event>/ { e++; n = 0 } { if (e == 3 && NF == 13 && $2 == "1" && n == 0) { n = 1; $10 = sprintf("%.17g", $10 + 0.5) } print }' \
+  "$work/good.lhe" >"$work/massive.lhe"
+expect_failure "massive.lhe': event 3, particle 1: expected a massless particle" inspect "$work/massive.lhe"
+# The first outgoing px of every event replaced: E no longer equals |p|.
+sed 's/^\(P 3 -1 22\) \([^ ]*\)/\1 1.0e+00/' "$work/good.hepmc3" >"$work/edited.hepmc3"
+expect_failure "edited.hepmc3': event 1, particle 1: expected a massless particle" inspect "$work/edited.hepmc3"
+expect_failure "--tolerance: expected a positive tolerance" inspect "$work/good.pt" --tolerance -1
+
+# An interrupt stops the run and leaves nothing behind.
+"$PHASEGEN" phasespace --events 2000000000 --out "$out/long.lhe" >"$work/stdout" 2>"$work/stderr" &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+code=$?
+if [[ $code -ne 2 ]] || ! grep -q "interrupted after" "$work/stderr" || [[ -n $(ls -A "$out") ]]; then
+  echo "FAIL: interrupt -> exit $code, files: $(ls -A "$out" | tr '\n' ' ')"
+  cat "$work/stderr"
+  failures=$((failures + 1))
+else
+  echo "ok:   interrupt -> $(cat "$work/stderr")"
+fi
+
+if ((failures > 0)); then
+  echo "$failures case(s) failed"
+  exit 1
+fi
+echo "all bad-input cases give one line and exit code 2"

@@ -1,0 +1,62 @@
+#include "phasegen/stats.hpp"
+
+#include <cmath>
+
+#include "phasegen/phasespace.hpp"
+#include "test_util.hpp"
+
+namespace phasegen {
+namespace {
+
+TEST(KolmogorovSmirnov, SurvivalFunctionMatchesTabulatedValues) {
+  // Standard table of the Kolmogorov distribution.
+  EXPECT_NEAR(kolmogorov_survival(1.3581), 0.05, 2e-4);
+  EXPECT_NEAR(kolmogorov_survival(1.6276), 0.01, 1e-4);
+  EXPECT_NEAR(kolmogorov_survival(0.8276), 0.5, 1e-3);
+  EXPECT_NEAR(kolmogorov_survival(0.3), 1.0, 1e-4);
+  EXPECT_EQ(kolmogorov_survival(0.0), 1.0);
+  // The two series agree where they meet.
+  EXPECT_NEAR(kolmogorov_survival(1.0 - 1e-12), kolmogorov_survival(1.0), 1e-10);
+}
+
+TEST(KolmogorovSmirnov, OneSampleAcceptsTruthAndRejectsAShift) {
+  at::Generator gen = make_generator(8);
+  at::Tensor u = at::rand({20000}, gen, at::kDouble);
+  auto identity = [](const at::Tensor& x) { return x.clamp(0.0, 1.0); };
+  EXPECT_GT(ks_test(u, identity).p_value, 1e-3);
+  EXPECT_LT(ks_test(u * 0.98, identity).p_value, 1e-6);
+  // D of a sample of one point at 0.5 against U(0,1) is 1/2.
+  EXPECT_NEAR(ks_test(at::full({1}, 0.5, at::kDouble), identity).statistic, 0.5, 1e-15);
+}
+
+TEST(KolmogorovSmirnov, TwoSampleAcceptsTwinsAndRejectsDifferentLaws) {
+  at::Generator gen = make_generator(9);
+  at::Tensor a = at::randn({10000}, gen, at::kDouble);
+  at::Tensor b = at::randn({8000}, gen, at::kDouble);
+  EXPECT_GT(ks_test(a, b).p_value, 1e-3);
+  EXPECT_LT(ks_test(a, b * 1.1 + 0.05).p_value, 1e-4);
+  at::Tensor x = at::tensor(std::vector<double>{1, 2, 3}, at::kDouble);
+  at::Tensor y = at::tensor(std::vector<double>{4, 5}, at::kDouble);
+  EXPECT_DOUBLE_EQ(ks_test(x, y).statistic, 1.0);
+}
+
+TEST(Distributions, BetaCdfMatchesClosedForms) {
+  at::Tensor x = at::linspace(0.0, 1.0, 101, at::kDouble);
+  for (int m : {1, 2, 5, 30}) {
+    // Beta(2, m): 1 - (1-x)^(m+1) - (m+1) x (1-x)^m.
+    at::Tensor expected = 1.0 - at::pow(1.0 - x, m + 1) - (m + 1) * x * at::pow(1.0 - x, m);
+    EXPECT_LE(test::max_abs(beta_cdf(x, 2.0, m) - expected), 1e-13) << "m=" << m;
+  }
+  // Beta(1/2, 1/2) is the arcsine law.
+  at::Tensor arcsine = 2.0 / 3.14159265358979323846 * at::asin(at::sqrt(x));
+  EXPECT_LE(test::max_abs(beta_cdf(x, 0.5, 0.5) - arcsine), 1e-12);
+  EXPECT_ERROR_CONTAINS(beta_cdf(x, 0.0, 1.0), "expected a > 0 and b > 0");
+}
+
+TEST(Distributions, GammaCdfMatchesClosedForm) {
+  at::Tensor x = at::linspace(0.0, 20.0, 201, at::kDouble);
+  EXPECT_LE(test::max_abs(gamma_cdf(x, 2.0) - (1.0 - (1.0 + x) * at::exp(-x))), 1e-14);
+}
+
+}  // namespace
+}  // namespace phasegen
