@@ -35,10 +35,10 @@ HepMC3::GenParticlePtr massless(const HepMC3::FourVector& p, int pdg_id, int sta
   return particle;
 }
 
-class HepMC3Writer final : public EventWriter {
+class HepMC3Writer final : public FileEventWriter {
  public:
   HepMC3Writer(const std::string& path, const WriterOptions& options)
-      : options_(options), ids_(expand_pdg_ids(options)), file_(path) {
+      : FileEventWriter(path, options), ids_(expand_pdg_ids(options)) {
     silence_hepmc3();
     run_ = std::make_shared<HepMC3::GenRunInfo>();
     run_->tools().push_back({"phasegen", options.run.version + " (" + options.run.commit + ")",
@@ -78,16 +78,10 @@ class HepMC3Writer final : public EventWriter {
     file_.commit();
   }
 
-  const std::string& path() const override { return file_.path(); }
-  std::int64_t events_written() const override { return written_; }
-
  private:
-  WriterOptions options_;
   std::vector<int> ids_;
-  AtomicFile file_;
   std::shared_ptr<HepMC3::GenRunInfo> run_;
   std::unique_ptr<HepMC3::WriterAscii> writer_;
-  std::int64_t written_ = 0;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "atomic_file.hpp"
 #include "phasegen/event_io.hpp"
 
 namespace phasegen::detail {
@@ -11,6 +12,19 @@ namespace phasegen::detail {
 std::unique_ptr<EventWriter> open_pt_writer(const std::string& path, const WriterOptions& options);
 std::unique_ptr<EventWriter> open_hepmc3_writer(const std::string& path, const WriterOptions& options);
 std::unique_ptr<EventWriter> open_lhe_writer(const std::string& path, const WriterOptions& options);
+
+/// What every format's writer holds: its settings, its temporary file and a count.
+class FileEventWriter : public EventWriter {
+ public:
+  const std::string& path() const override { return file_.path(); }
+  std::int64_t events_written() const override { return written_; }
+
+ protected:
+  FileEventWriter(const std::string& path, const WriterOptions& options) : options_(options), file_(path) {}
+  WriterOptions options_;
+  AtomicFile file_;
+  std::int64_t written_ = 0;
+};
 
 /// Raw events and metadata as a format reader found them, before validation.
 struct RawEvents {

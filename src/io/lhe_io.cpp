@@ -16,10 +16,10 @@ constexpr const char* kOpenTag = "<phasegen>";
 constexpr const char* kCloseTag = "</phasegen>";
 constexpr const char* kEndTag = "</LesHouchesEvents>";
 
-class LheWriter final : public EventWriter {
+class LheWriter final : public FileEventWriter {
  public:
   LheWriter(const std::string& path, const WriterOptions& options)
-      : options_(options), ids_(expand_pdg_ids(options)), file_(path) {
+      : FileEventWriter(path, options), ids_(expand_pdg_ids(options)) {
     // LHEF ends every particle line with std::endl; writing into a buffer and moving it to the
     // file once per batch avoids a system call per line.
     writer_ = std::make_unique<LHEF::Writer>(buffer_);
@@ -86,9 +86,6 @@ class LheWriter final : public EventWriter {
     file_.commit();
   }
 
-  const std::string& path() const override { return file_.path(); }
-  std::int64_t events_written() const override { return written_; }
-
  private:
   void drain() {
     const std::string text = buffer_.str();
@@ -96,12 +93,9 @@ class LheWriter final : public EventWriter {
     buffer_.str(std::string());
   }
 
-  WriterOptions options_;
   std::vector<int> ids_;
-  AtomicFile file_;
   std::stringstream buffer_;
   std::unique_ptr<LHEF::Writer> writer_;
-  std::int64_t written_ = 0;
 };
 
 }  // namespace

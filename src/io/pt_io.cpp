@@ -13,9 +13,9 @@ namespace phasegen::detail {
 
 namespace {
 
-class PtWriter final : public EventWriter {
+class PtWriter final : public FileEventWriter {
  public:
-  PtWriter(const std::string& path, const WriterOptions& options) : options_(options), file_(path) {}
+  PtWriter(const std::string& path, const WriterOptions& options) : FileEventWriter(path, options) {}
 
   void write(const at::Tensor& events) override {
     batches_.push_back(writable_batch(events, options_, file_.path()));
@@ -31,14 +31,8 @@ class PtWriter final : public EventWriter {
     file_.commit();
   }
 
-  const std::string& path() const override { return file_.path(); }
-  std::int64_t events_written() const override { return written_; }
-
  private:
-  WriterOptions options_;
-  AtomicFile file_;
   std::vector<at::Tensor> batches_;
-  std::int64_t written_ = 0;
 };
 
 }  // namespace
