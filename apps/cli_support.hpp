@@ -37,3 +37,19 @@ std::string format_number(double value, int digits = 3);
 std::string format_bytes(std::uintmax_t bytes);
 
 }  // namespace phasegen::cli
+
+#include <iosfwd>
+
+namespace phasegen::cli {
+
+class OutputSet;
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// The two "worst conservation" and "worst masslessness" lines of a summary.
+void print_exactness(std::ostream& out, const OutputSet& outputs);
+
+}  // namespace phasegen::cli

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "output_set.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/event_io.hpp"
 #include "phasegen/observables.hpp"
@@ -21,17 +22,7 @@ namespace phasegen::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string file_size(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  return ec ? std::string("?") : format_bytes(size);
-}
 
 struct PhasespaceOptions {
   std::int64_t particles = 5;
@@ -76,13 +67,10 @@ void run_phasespace(const PhasespaceOptions& o) {
                           {"sqrt_s", detail::concat(o.sqrt_s)},
                           {"batch", std::to_string(o.batch)}};
   // Open every output first: a bad path fails before any work is done.
-  std::vector<std::unique_ptr<EventWriter>> writers;
-  for (const auto& path : o.outputs) writers.push_back(open_event_writer(path, wopts));
+  OutputSet outputs(o.outputs, wopts);
 
   at::Generator gen = make_generator(o.seed);
   double generate_seconds = 0.0;
-  double worst_conservation = 0.0;
-  double worst_mass = 0.0;
   const auto start = Clock::now();
   ProgressBar bar("phasespace", o.events, "events");
   for (std::int64_t done = 0; done < o.events;) {
@@ -91,13 +79,11 @@ void run_phasespace(const PhasespaceOptions& o) {
     const auto t0 = Clock::now();
     at::Tensor p = sample_uniform_phase_space(n, o.particles, o.sqrt_s, gen);
     generate_seconds += seconds_since(t0);
-    worst_conservation = std::max(worst_conservation, conservation_violation(p, o.sqrt_s).max().item<double>());
-    worst_mass = std::max(worst_mass, mass_violation(p, o.sqrt_s).max().item<double>());
-    for (auto& w : writers) w->write(p);
+    outputs.write(p);
     done += n;
     bar.update(done);
   }
-  for (auto& w : writers) w->close();
+  outputs.close();
   bar.finish();
   const double total_seconds = seconds_since(start);
 
@@ -106,17 +92,12 @@ void run_phasespace(const PhasespaceOptions& o) {
             << "  generation          " << format_number(generate_seconds) << " s, "
             << format_number(o.events / std::max(generate_seconds, 1e-9)) << " events/s ("
             << at::get_num_threads() << " thread" << (at::get_num_threads() > 1 ? "s" : "") << ")\n"
-            << "  total with output   " << format_number(total_seconds) << " s\n"
-            << "  worst conservation  max |sum p - (sqrt_s, 0)| / sqrt_s = " << format_number(worst_conservation)
-            << "\n"
-            << "  worst masslessness  max |E - |p|| / sqrt_s = " << format_number(worst_mass) << "\n"
-            << "  phase-space volume  Phi_" << o.particles << " = "
+            << "  total with output   " << format_number(total_seconds) << " s\n";
+  print_exactness(std::cout, outputs);
+  std::cout << "  phase-space volume  Phi_" << o.particles << " = "
             << format_number(phase_space_volume(o.particles, o.sqrt_s), 6) << " GeV^" << 2 * (o.particles - 2)
             << " (log " << format_number(log_phase_space_volume(o.particles, o.sqrt_s), 8) << ")\n";
-  for (const auto& w : writers) {
-    std::cout << "  wrote               " << w->path() << " (" << format_name(format_from_path(w->path()))
-              << ", " << file_size(w->path()) << ")\n";
-  }
+  outputs.print_written(std::cout);
 }
 
 struct InspectOptions {

@@ -8,5 +8,7 @@ namespace phasegen::cli {
 
 void add_phasespace_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_data_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
 
 }  // namespace phasegen::cli

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
     at::set_num_threads(threads > 0 ? threads : static_cast<int>(cpus > 0 ? cpus : 1));
   });
   phasegen::cli::add_phasespace_command(app);
+  phasegen::cli::add_data_command(app);
+  phasegen::cli::add_compare_command(app);
   phasegen::cli::add_inspect_command(app);
   phasegen::cli::install_interrupt_handler();
   try {

@@ -106,6 +106,40 @@ KsResult ks_test(const at::Tensor& a, const at::Tensor& b) {
   return make_result(d, na * nb / (na + nb));
 }
 
+double wasserstein1(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor xa = sorted_cpu(a, "wasserstein1");
+  at::Tensor xb = sorted_cpu(b, "wasserstein1");
+  at::Tensor all = std::get<0>(at::cat({xa, xb}).sort());
+  at::Tensor left = all.narrow(0, 0, all.numel() - 1);
+  at::Tensor widths = all.narrow(0, 1, all.numel() - 1) - left;
+  at::Tensor fa = at::searchsorted(xa, left, false, true).to(at::kDouble) / static_cast<double>(xa.numel());
+  at::Tensor fb = at::searchsorted(xb, left, false, true).to(at::kDouble) / static_cast<double>(xb.numel());
+  return ((fa - fb).abs() * widths).sum().item<double>();
+}
+
+Chi2Result chi2_test(const at::Tensor& a, const at::Tensor& b, int bins) {
+  PHASEGEN_CHECK(bins >= 2, "chi2_test: expected at least 2 bins, but got ", bins);
+  at::Tensor xa = sorted_cpu(a, "chi2_test");
+  at::Tensor xb = sorted_cpu(b, "chi2_test");
+  at::Tensor levels = at::arange(1, bins, at::kDouble) / bins;
+  at::Tensor edges = std::get<0>(at::unique_consecutive(at::quantile(xa, levels)));
+  auto counts = [&](const at::Tensor& x) {
+    at::Tensor idx = at::bucketize(x, edges, false, /*right=*/true);
+    return at::bincount(idx, {}, edges.numel() + 1).to(at::kDouble);
+  };
+  at::Tensor n = counts(xa), m = counts(xb);
+  const double nn = static_cast<double>(xa.numel()), mm = static_cast<double>(xb.numel());
+  at::Tensor filled = (n + m) > 0;
+  at::Tensor diff = n * std::sqrt(mm / nn) - m * std::sqrt(nn / mm);
+  const double chi2 = (diff.pow(2) / (n + m).clamp_min(1.0)).masked_select(filled).sum().item<double>();
+  const int ndf = static_cast<int>(filled.sum().item<std::int64_t>()) - 1;
+  const double p = ndf > 0 ? at::special_gammaincc(at::full({1}, ndf / 2.0, at::kDouble),
+                                                    at::full({1}, chi2 / 2.0, at::kDouble))
+                                 .item<double>()
+                           : 1.0;
+  return {chi2, ndf, p};
+}
+
 at::Tensor beta_cdf(const at::Tensor& x, double a, double b) {
   PHASEGEN_CHECK(a > 0 && b > 0, "beta_cdf: expected a > 0 and b > 0, but got a = ", a, ", b = ", b);
   at::Tensor xc = x.detach().to(at::kCPU, at::kDouble).contiguous();

@@ -10,6 +10,12 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace phasegen {
 
 /// Particle energies E_i in event order. [batch, N, 4] -> [batch, N].
@@ -23,6 +29,43 @@ at::Tensor pair_dots(const at::Tensor& p);
 
 /// tau = min over i != j of p_i.p_j, the distance to the nearest collinear singularity. -> [batch].
 at::Tensor min_pair_dot(const at::Tensor& p);
+
+/// Index pairs (i, j), i < j, in the order pair observables use: (0,1), (0,2), ..., (N-2, N-1).
+std::vector<std::pair<std::int64_t, std::int64_t>> particle_pairs(std::int64_t particles);
+
+/// Pair invariants s_ij = 2 p_i.p_j for i < j, in particle_pairs order, GeV^2. -> [batch, N(N-1)/2].
+at::Tensor pair_invariants(const at::Tensor& p);
+
+/// cos(theta_ij) of the 3-momenta of every pair, in particle_pairs order. -> [batch, N(N-1)/2].
+at::Tensor pair_cosines(const at::Tensor& p);
+
+/// log10(tau / s) with tau = min p_i.p_j: how close the event is to a collinear or soft limit. -> [batch].
+at::Tensor log10_min_pair_dot(const at::Tensor& p, double sqrt_s);
+
+/// Rosenblatt transform of muon decay: with e_i = E_i / sqrt_s and v = e1 + e2 - 1/2,
+/// u1 = 16 e1^3 (1 - e1), u2 = v^2 (3 - 4v) / (e1^2 (3 - 4 e1)). Independent and uniform on
+/// [0, 1] exactly when the events follow the muon-decay law. [batch, 3, 4] -> [batch, 2].
+at::Tensor muon_rosenblatt(const at::Tensor& p, double sqrt_s);
+
+/// Thrust T = max_n sum |p_i.n| / sum |p_i|: exact (all 2^(N-1) hemispheres) for N <= 12; for
+/// larger N the best of iterations n <- sum sign(p_i.n) p_i started from the leading particles,
+/// a local maximum. -> [batch].
+at::Tensor thrust(const at::Tensor& p);
+
+/// C-parameter 3/2 (1 - tr Theta^2), Theta^ab = sum_i p_i^a p_i^b / |p_i| / sum_i |p_i|. -> [batch].
+at::Tensor c_parameter(const at::Tensor& p);
+
+/// A scalar observable with a name, for tables and comparisons.
+struct NamedObservable {
+  std::string name;  ///< e.g. "E_1", "E_(1)", "s_12/s", "log10(tau/s)", "thrust"
+  std::string unit;  ///< "GeV" or "" for dimensionless
+  std::function<at::Tensor(const at::Tensor& p, double sqrt_s)> compute;  ///< [batch, N, 4] -> [batch]
+};
+
+/// The standard observables for events of N particles: labelled and sorted energies, pair
+/// invariants s_ij/s and opening angles (all pairs for small N, extremes otherwise), log10(tau/s),
+/// thrust, C-parameter and, for N = 3, the Dalitz energies' Rosenblatt variables u1, u2.
+std::vector<NamedObservable> standard_observables(std::int64_t particles);
 
 /// max(|sum E - sqrt_s|, |sum px|, |sum py|, |sum pz|) / sqrt_s per event. -> [batch].
 at::Tensor conservation_violation(const at::Tensor& p, double sqrt_s);

@@ -23,6 +23,20 @@ KsResult ks_test(const at::Tensor& sample, const std::function<at::Tensor(const 
 /// Two-sample Kolmogorov-Smirnov test.
 KsResult ks_test(const at::Tensor& a, const at::Tensor& b);
 
+/// 1-D Wasserstein distance W1 = int |F_a - F_b| dx between two samples, in the samples' unit.
+double wasserstein1(const at::Tensor& a, const at::Tensor& b);
+
+struct Chi2Result {
+  double chi2;     ///< two-sample chi^2 over the non-empty bins
+  int ndf;         ///< non-empty bins - 1
+  double p_value;  ///< P(chi^2_ndf > chi2)
+};
+
+/// Binned two-sample chi^2 test for samples of any sizes N and M:
+/// chi2 = sum_i (sqrt(M/N) n_i - sqrt(N/M) m_i)^2 / (n_i + m_i), with `bins` bins holding equal
+/// fractions of `a` (the reference, e.g. the truth).
+Chi2Result chi2_test(const at::Tensor& a, const at::Tensor& b, int bins = 50);
+
 /// Survival function of the Kolmogorov distribution, P(K > lambda).
 double kolmogorov_survival(double lambda);
 

@@ -1,0 +1,122 @@
+// phasegen compare: per-observable distances between two event sets, beside the truth-vs-truth
+// floor.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli_support.hpp"
+#include "commands.hpp"
+#include "phasegen/error.hpp"
+#include "phasegen/event_io.hpp"
+#include "phasegen/observables.hpp"
+#include "phasegen/stats.hpp"
+
+namespace phasegen::cli {
+
+namespace {
+
+struct CompareFlags {
+  std::string truth;
+  std::string samples;
+  bool floor = false;
+  std::vector<std::string> observables;
+  int bins = 50;
+  double tolerance = 1e-6;
+};
+
+struct Distances {
+  double w1;
+  KsResult ks;
+  Chi2Result chi2;
+};
+
+Distances distances(const at::Tensor& a, const at::Tensor& b, int bins) {
+  return {wasserstein1(a, b), ks_test(a, b), chi2_test(a, b, bins)};
+}
+
+std::string row(const Distances& d) {
+  char buffer[128];
+  std::snprintf(buffer, sizeof buffer, "%10.3g %8.4f %9.2g %9.3f", d.w1, d.ks.statistic, d.ks.p_value,
+                d.chi2.ndf > 0 ? d.chi2.chi2 / d.chi2.ndf : 0.0);
+  return buffer;
+}
+
+void run_compare(const CompareFlags& flags) {
+  PHASEGEN_CHECK(flags.bins >= 2, "--bins: expected at least 2 bins, but got ", flags.bins);
+  ReadOptions ropts;
+  ropts.tolerance = flags.tolerance;
+  EventSet truth = read_events(flags.truth, ropts);
+  EventSet samples = read_events(flags.samples, ropts);
+  const auto n = truth.momenta.size(1);
+  PHASEGEN_CHECK(samples.momenta.size(1) == n, "'", flags.samples, "' has events of N = ", samples.momenta.size(1),
+                 " particles, but the truth '", flags.truth, "' has N = ", n);
+  PHASEGEN_CHECK(std::abs(samples.sqrt_s / truth.sqrt_s - 1.0) < 1e-6, "'", flags.samples, "' has sqrt_s = ",
+                 samples.sqrt_s, " GeV, but the truth '", flags.truth, "' has sqrt_s = ", truth.sqrt_s, " GeV");
+  PHASEGEN_CHECK(!flags.floor || truth.momenta.size(0) >= 4, "--floor: expected at least 4 truth events, but got ",
+                 truth.momenta.size(0));
+  std::vector<NamedObservable> all = standard_observables(n);
+  std::vector<NamedObservable> chosen;
+  if (flags.observables.empty()) {
+    chosen = all;
+  } else {
+    for (const auto& name : flags.observables) {
+      auto it = std::find_if(all.begin(), all.end(), [&](const NamedObservable& o) { return o.name == name; });
+      if (it == all.end()) {
+        std::string known;
+        for (const auto& o : all) known += (known.empty() ? "" : ", ") + o.name;
+        throw Error(detail::concat("--observables: unknown observable '", name, "' for N = ", n, " (known: ", known,
+                                   ")"));
+      }
+      chosen.push_back(*it);
+    }
+  }
+  const double sqrt_s = truth.sqrt_s;
+  const auto half = truth.momenta.size(0) / 2;
+  std::cout << "phasegen compare: truth '" << flags.truth << "' (" << truth.momenta.size(0) << " events) vs '"
+            << flags.samples << "' (" << samples.momenta.size(0) << " events), N = " << n
+            << ", sqrt_s = " << format_number(sqrt_s, 10) << " GeV\n";
+  std::printf("%-14s %10s %8s %9s %9s", "observable", "W1", "KS D", "KS p", "chi2/ndf");
+  if (flags.floor) std::printf("  | floor: %8s %8s %9s %9s", "W1", "KS D", "KS p", "chi2/ndf");
+  std::printf("\n");
+  for (const auto& o : chosen) {
+    PHASEGEN_CHECK(!interrupt_requested(), "interrupted");
+    at::Tensor a = o.compute(truth.momenta, sqrt_s);
+    at::Tensor b = o.compute(samples.momenta, sqrt_s);
+    std::string name = o.name + (o.unit.empty() ? "" : " [" + o.unit + "]");
+    std::printf("%-14s %s", name.c_str(), row(distances(a, b, flags.bins)).c_str());
+    if (flags.floor) {
+      std::printf("  |        %s", row(distances(a.narrow(0, 0, half), a.narrow(0, half, a.size(0) - half),
+                                              flags.bins)).c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("%-14s %10s %10s\n", "conservation", "truth", "samples");
+  std::printf("%-14s %10.3g %10.3g\n", "worst |dP|/rs",
+              conservation_violation(truth.momenta, sqrt_s).max().item<double>(),
+              conservation_violation(samples.momenta, sqrt_s).max().item<double>());
+  std::printf("%-14s %10.3g %10.3g\n", "worst |dm|/rs", mass_violation(truth.momenta, sqrt_s).max().item<double>(),
+              mass_violation(samples.momenta, sqrt_s).max().item<double>());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app) {
+  auto flags = std::make_shared<CompareFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "compare", "Distances (W1, Kolmogorov-Smirnov, binned chi2) between two event sets, per observable");
+  cmd->add_option("truth", flags->truth, "Reference events (the truth)")->required();
+  cmd->add_option("samples", flags->samples, "Events to judge")->required();
+  cmd->add_flag("--floor", flags->floor,
+                "Also compare the two halves of the truth: the truth-vs-truth floor of every figure");
+  cmd->add_option("--observables", flags->observables, "Only these observables (names as printed)")->delimiter(',');
+  cmd->add_option("--bins", flags->bins, "Bins of the chi2 test (equal truth fractions)")->capture_default_str();
+  cmd->add_option("--tolerance", flags->tolerance, "Largest accepted round-off violation when reading, of sqrt(s)")
+      ->capture_default_str();
+  cmd->callback([flags] { run_compare(*flags); });
+}
+
+}  // namespace phasegen::cli

@@ -1,0 +1,46 @@
+#include "output_set.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <ostream>
+
+#include "cli_support.hpp"
+#include "phasegen/observables.hpp"
+
+namespace phasegen::cli {
+
+OutputSet::OutputSet(const std::vector<std::string>& paths, const WriterOptions& options) : sqrt_s_(options.sqrt_s) {
+  for (const auto& path : paths) writers_.push_back(open_event_writer(path, options));
+}
+
+void OutputSet::write(const at::Tensor& events) {
+  worst_conservation_ =
+      std::max(worst_conservation_, conservation_violation(events, sqrt_s_).max().item<double>());
+  worst_mass_ = std::max(worst_mass_, mass_violation(events, sqrt_s_).max().item<double>());
+  for (auto& w : writers_) w->write(events);
+}
+
+void OutputSet::close() {
+  for (auto& w : writers_) w->close();
+}
+
+void OutputSet::print_written(std::ostream& out) const {
+  for (const auto& w : writers_) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(w->path(), ec);
+    out << "  wrote               " << w->path() << " (" << format_name(format_from_path(w->path())) << ", "
+        << (ec ? std::string("?") : format_bytes(size)) << ")\n";
+  }
+}
+
+}  // namespace phasegen::cli
+
+namespace phasegen::cli {
+
+void print_exactness(std::ostream& out, const OutputSet& outputs) {
+  out << "  worst conservation  max |sum p - (sqrt_s, 0)| / sqrt_s = " << format_number(outputs.worst_conservation())
+      << "\n"
+      << "  worst masslessness  max |E - |p|| / sqrt_s = " << format_number(outputs.worst_mass()) << "\n";
+}
+
+}  // namespace phasegen::cli

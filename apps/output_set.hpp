@@ -1,0 +1,33 @@
+// The event files one command writes: opened together before any work, fed batch by batch,
+// closed together; it tracks the worst round-off seen in what it wrote.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "phasegen/event_io.hpp"
+
+namespace phasegen::cli {
+
+class OutputSet {
+ public:
+  OutputSet(const std::vector<std::string>& paths, const WriterOptions& options);
+  void write(const at::Tensor& events);
+  void close();
+  double worst_conservation() const { return worst_conservation_; }
+  double worst_mass() const { return worst_mass_; }
+  /// "  wrote  PATH (format, size)" lines.
+  void print_written(std::ostream& out) const;
+
+ private:
+  std::vector<std::unique_ptr<EventWriter>> writers_;
+  double sqrt_s_;
+  double worst_conservation_ = 0.0;
+  double worst_mass_ = 0.0;
+};
+
+}  // namespace phasegen::cli

@@ -1,0 +1,93 @@
+// The paper's data sets, generated exactly: flat phase space, muon decay, e+e- -> q qbar g and
+// the many-particle antenna (APS) events.
+//
+//   phasegen::TargetSpec spec;
+//   spec.kind = phasegen::TargetKind::kQqg;
+//   spec.msq = 1e-3;                                   // every s_ij / s >= 1e-3
+//   phasegen::EventGenerator generator(spec);
+//   at::Tensor p = generator.generate(100000, gen);    // [100000, 3, 4], (q, qbar, g)
+//   std::cout << generator.stats().efficiency() << ' ' << generator.stats().integral() << '\n';
+//
+// Events are [n, N, 4] float64 (E, px, py, pz) in the CM frame with total energy sqrt_s (GeV),
+// every one exactly massless and conserving to round-off.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace phasegen {
+
+enum class TargetKind { kUniform, kMuon, kQqg, kAps };
+
+/// "uniform", "muon", "qqg" or "aps".
+const char* target_name(TargetKind kind);
+
+/// The kind named `name`; throws phasegen::Error listing the valid names otherwise.
+TargetKind target_from_name(const std::string& name);
+
+/// What to generate. Only the fields of the chosen kind matter; validate() checks them.
+struct TargetSpec {
+  TargetKind kind = TargetKind::kUniform;
+  double sqrt_s = 1.0;           ///< total energy, GeV
+  std::int64_t particles = 3;    ///< N for uniform (>= 2) and aps (>= 3); muon and qqg have 3
+  double msq = 1e-3;             ///< qqg: every s_ij / s >= msq, 0 < msq < 1/3
+  bool symmetrize = false;       ///< qqg: shuffle the particle order of every event
+  double xi_max = 30.0;          ///< aps: antenna variables in [1/xi_max, xi_max], xi_max > 1
+  bool shuffle = true;           ///< aps: random permutation of the particles (the paper's sets)
+
+  void validate() const;
+  std::int64_t n_particles() const;
+  /// PDG ids in event order: muon (e-, nu_mu, nubar_e), qqg (d, dbar, g), else photons; a
+  /// shuffled target reports its ids before shuffling.
+  std::vector<int> pdg_ids() const;
+  std::string description() const;
+};
+
+/// Bookkeeping of a generator: how many proposals were made and accepted, and the Monte-Carlo
+/// estimate of the integral of the weight over the phase space (muon and qqg).
+struct GenerationStats {
+  std::int64_t proposed = 0;
+  std::int64_t accepted = 0;
+  double weight_sum = 0.0;     ///< sum over proposals of the integrand estimator
+  double weight_sq_sum = 0.0;  ///< sum of its squares
+  bool has_integral = false;
+  std::string integral_unit;   ///< what the integral is, in words
+
+  double efficiency() const;
+  double integral() const;        ///< weight_sum / proposed
+  double integral_error() const;  ///< standard error of integral()
+};
+
+/// Draws events of one target; owns its statistics.
+class EventGenerator {
+ public:
+  explicit EventGenerator(TargetSpec spec);
+  /// Exactly `events` events [events, N, 4] float64 on the CPU.
+  at::Tensor generate(std::int64_t events, at::Generator& gen);
+  const TargetSpec& spec() const { return spec_; }
+  const GenerationStats& stats() const { return stats_; }
+
+ private:
+  at::Tensor propose(std::int64_t proposals, at::Generator& gen, at::Tensor& accepted_mask);
+  TargetSpec spec_;
+  GenerationStats stats_;
+};
+
+/// Muon-decay weight E3 (p1.p2), GeV^3 (max s^(3/2) / 16). [n, 3, 4] -> [n].
+at::Tensor muon_weight(const at::Tensor& p);
+
+/// The q qbar g matrix-element factor (x1^2 + x2^2) / ((1 - x1)(1 - x2)), x_i = 2 E_i / sqrt_s.
+at::Tensor qqg_weight(const at::Tensor& p, double sqrt_s);
+
+/// Antenna variables of emission k off the pair (a, b): xi_a = (p_a.k)/(p_a.p_b) and
+/// xi_b = (p_b.k)/(p_a.p_b), invariant under the RAMBO map. Each argument [n, 4] -> [n, 2].
+at::Tensor antenna_variables(const at::Tensor& pa, const at::Tensor& pb, const at::Tensor& k);
+
+/// The APS q-space chain before the RAMBO map: q_1 isotropic with |q_1| = 1/2, q_N = -q_1, and
+/// q_i the antenna emission off (q_{i-1}, q_N). Returns massless 4-vectors [n, N, 4].
+at::Tensor aps_chain(std::int64_t events, std::int64_t particles, double xi_max, at::Generator& gen);
+
+}  // namespace phasegen
