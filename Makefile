@@ -31,6 +31,7 @@ test: build
 
 bench: build
 	$(BUILD_DIR)/bench/bench_phasespace --benchmark_counters_tabular=true
+	$(BUILD_DIR)/bench/bench_targets --benchmark_counters_tabular=true
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log out

@@ -70,21 +70,10 @@ void run_phasespace(const PhasespaceOptions& o) {
   OutputSet outputs(o.outputs, wopts);
 
   at::Generator gen = make_generator(o.seed);
-  double generate_seconds = 0.0;
   const auto start = Clock::now();
-  ProgressBar bar("phasespace", o.events, "events");
-  for (std::int64_t done = 0; done < o.events;) {
-    PHASEGEN_CHECK(!interrupt_requested(), "interrupted after ", done, " events; no output was written");
-    const std::int64_t n = std::min(o.batch, o.events - done);
-    const auto t0 = Clock::now();
-    at::Tensor p = sample_uniform_phase_space(n, o.particles, o.sqrt_s, gen);
-    generate_seconds += seconds_since(t0);
-    outputs.write(p);
-    done += n;
-    bar.update(done);
-  }
-  outputs.close();
-  bar.finish();
+  const double generate_seconds = generate_into(outputs, o.events, o.batch, "phasespace", [&](std::int64_t n) {
+    return sample_uniform_phase_space(n, o.particles, o.sqrt_s, gen);
+  });
   const double total_seconds = seconds_since(start);
 
   std::cout << "phasegen phasespace: " << describe(o) << ", seed " << o.seed << "\n"

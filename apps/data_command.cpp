@@ -71,11 +71,11 @@ TargetSpec target_spec(const CardSection& card) {
   TargetSpec spec;
   spec.kind = target_from_name(card.get_string("target"));
   spec.sqrt_s = card.get_double("sqrt_s");
-  spec.particles = card.get_int("particles");
-  spec.msq = card.get_double("msq");
-  spec.symmetrize = card.get_bool("symmetrize");
-  spec.xi_max = card.get_double("xi_max");
-  spec.shuffle = card.get_bool("shuffle");
+  if (card.has("particles")) spec.particles = card.get_int("particles");
+  if (card.has("msq")) spec.msq = card.get_double("msq");
+  if (card.has("symmetrize")) spec.symmetrize = card.get_bool("symmetrize");
+  if (card.has("xi_max")) spec.xi_max = card.get_double("xi_max");
+  if (card.has("shuffle")) spec.shuffle = card.get_bool("shuffle");
   spec.validate();
   return spec;
 }
@@ -86,10 +86,12 @@ std::vector<SetPlan> plan_sets(const CardSection& card) {
   const std::int64_t events = card.has("events") ? card.get_int("events") : 0;  // file: 0 = all
   PHASEGEN_CHECK(events >= 1 || !card.has("events"), "events: expected a positive number of events, but got ",
                  events);
-  PHASEGEN_CHECK(card.get_int("seed") >= 0, "seed: expected a seed >= 0, but got ", card.get_int("seed"));
+  const std::int64_t seed = card.has("seed") ? card.get_int("seed") : 0;  // file: no seed
+  PHASEGEN_CHECK(seed >= 0, "seed: expected a seed >= 0, but got ", seed);
   format_from_path(card.get_string("out"));
-  sets.push_back({"training set", events, static_cast<std::uint64_t>(card.get_int("seed")), card.get_string("out")});
+  sets.push_back({"training set", events, static_cast<std::uint64_t>(seed), card.get_string("out")});
   if (card.has("test_out")) {
+    PHASEGEN_CHECK(card.has("test_seed"), "test_out: target 'file' converts one file and makes no test set");
     format_from_path(card.get_string("test_out"));
     const std::int64_t test_events = card.has("test_events") ? card.get_int("test_events") : events;
     PHASEGEN_CHECK(test_events >= 1, "test_events: expected a positive number of events, but got ", test_events);
@@ -120,22 +122,10 @@ void generate_set(const TargetSpec& spec, const SetPlan& set, const std::string&
   OutputSet outputs({set.out}, writer_options(spec, resolved, card, set.seed));
   EventGenerator generator(spec);
   at::Generator gen = make_generator(set.seed);
-  ProgressBar bar(std::string("data ") + target_name(spec.kind), set.events, "events");
   const auto start = Clock::now();
-  double generate_seconds = 0.0;
-  for (std::int64_t done = 0; done < set.events;) {
-    PHASEGEN_CHECK(!interrupt_requested(), "interrupted after ", done, " events of the ", set.label,
-                   "; no output was written");
-    const std::int64_t n = std::min(kChunk, set.events - done);
-    const auto t0 = Clock::now();
-    at::Tensor p = generator.generate(n, gen);
-    generate_seconds += seconds_since(t0);
-    outputs.write(p);
-    done += n;
-    bar.update(done);
-  }
-  outputs.close();
-  bar.finish();
+  const double generate_seconds =
+      generate_into(outputs, set.events, kChunk, std::string("data ") + target_name(spec.kind) + " " + set.label,
+                    [&](std::int64_t n) { return generator.generate(n, gen); });
   const GenerationStats& stats = generator.stats();
   std::cout << "phasegen data: " << set.label << ", " << spec.description() << ", seed " << set.seed << "\n"
             << "  events              " << set.events << "\n"
@@ -154,7 +144,6 @@ void generate_set(const TargetSpec& spec, const SetPlan& set, const std::string&
 
 void convert_file(const CardSection& card, const std::vector<SetPlan>& sets, const std::string& resolved) {
   PHASEGEN_CHECK(card.has("in"), "in: expected an input event file for target 'file' (--in or 'in' in the card)");
-  PHASEGEN_CHECK(sets.size() == 1, "test_out: target 'file' converts one file and makes no test set");
   const std::string in = card.get_string("in");
   EventSet set = read_events(in);
   const std::int64_t available = set.momenta.size(0);
@@ -202,7 +191,14 @@ void run_data(DataFlags& flags) {
       card.set(key, option->as<std::int64_t>());
     }
   }
-  const bool from_file = card.get_string("target") == "file";
+  const std::string target = card.get_string("target");
+  const bool from_file = target == "file";
+  // Settings of other targets do not apply; the resolved card leaves them out.
+  if (target != "uniform" && target != "aps") card.erase("particles");
+  if (target != "qqg") card.erase("msq"), card.erase("symmetrize");
+  if (target != "aps") card.erase("xi_max"), card.erase("shuffle");
+  if (!from_file) card.erase("in");
+  if (from_file) card.erase("sqrt_s"), card.erase("seed"), card.erase("test_seed");
   if (!from_file && !card.has("events")) card.set("events", kDefaultEvents);
   std::optional<TargetSpec> spec;
   if (!from_file) spec = target_spec(card);

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "cli_support.hpp"
+#include "phasegen/error.hpp"
 #include "phasegen/observables.hpp"
 
 namespace phasegen::cli {
@@ -41,6 +42,30 @@ void print_exactness(std::ostream& out, const OutputSet& outputs) {
   out << "  worst conservation  max |sum p - (sqrt_s, 0)| / sqrt_s = " << format_number(outputs.worst_conservation())
       << "\n"
       << "  worst masslessness  max |E - |p|| / sqrt_s = " << format_number(outputs.worst_mass()) << "\n";
+}
+
+}  // namespace phasegen::cli
+
+namespace phasegen::cli {
+
+double generate_into(OutputSet& outputs, std::int64_t events, std::int64_t chunk, const std::string& label,
+                     const std::function<at::Tensor(std::int64_t)>& draw) {
+  ProgressBar bar(label, events, "events");
+  double seconds = 0.0;
+  for (std::int64_t done = 0; done < events;) {
+    PHASEGEN_CHECK(!interrupt_requested(), "interrupted after ", done, " events (", label,
+                   "); no output was written");
+    const std::int64_t n = std::min(chunk, events - done);
+    const auto start = Clock::now();
+    at::Tensor p = draw(n);
+    seconds += seconds_since(start);
+    outputs.write(p);
+    done += n;
+    bar.update(done);
+  }
+  outputs.close();
+  bar.finish();
+  return seconds;
 }
 
 }  // namespace phasegen::cli

@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -29,5 +31,11 @@ class OutputSet {
   double worst_conservation_ = 0.0;
   double worst_mass_ = 0.0;
 };
+
+/// Draws `events` events in chunks of `chunk` through `draw(n)`, writes them to `outputs` and
+/// closes it, with a progress bar labelled `label` and a check for interrupts between chunks.
+/// Returns the seconds spent in `draw`.
+double generate_into(OutputSet& outputs, std::int64_t events, std::int64_t chunk, const std::string& label,
+                     const std::function<at::Tensor(std::int64_t)>& draw);
 
 }  // namespace phasegen::cli

@@ -110,6 +110,11 @@ void CardSection::set(const std::string& key, CardValue value) {
 
 bool CardSection::has(const std::string& key) const { return values_.count(key) > 0; }
 
+void CardSection::erase(const std::string& key) {
+  field(key);
+  values_.erase(key);
+}
+
 const CardValue& CardSection::value(const std::string& key) const {
   field(key);
   auto it = values_.find(key);

@@ -1,10 +1,15 @@
 #include "phasegen/observables.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "phasegen/error.hpp"
 
 namespace phasegen {
 
 namespace {
+
+constexpr std::int64_t kPairChunkEntries = 1 << 22;
 
 void check_events(const at::Tensor& p, const char* what) {
   PHASEGEN_CHECK(p.dim() == 3 && p.size(2) == 4, what,
@@ -24,9 +29,20 @@ at::Tensor sorted_energies(const at::Tensor& p) {
 
 at::Tensor pair_dots(const at::Tensor& p) {
   check_events(p, "pair_dots");
-  at::Tensor e = p.select(2, 0);
-  at::Tensor v = p.narrow(2, 1, 3);
-  return e.unsqueeze(2) * e.unsqueeze(1) - at::matmul(v, v.transpose(1, 2));
+  // For massless particles p_i.p_j = E_i E_j |u_i - u_j|^2 / 2 with unit vectors u: no
+  // cancellation for nearly collinear pairs, where E_i E_j - p_i.p_j loses all digits.
+  const auto n = p.size(1);
+  const std::int64_t chunk = std::max<std::int64_t>(1, kPairChunkEntries / (n * n));
+  std::vector<at::Tensor> parts;
+  for (std::int64_t start = 0; start < p.size(0); start += chunk) {
+    at::Tensor pc = p.narrow(0, start, std::min(chunk, p.size(0) - start));
+    at::Tensor e = pc.select(2, 0);
+    at::Tensor v = pc.narrow(2, 1, 3);
+    at::Tensor u = v / at::linalg_vector_norm(v, 2, {2}, true, c10::nullopt).clamp_min(1e-300);
+    at::Tensor diff = u.unsqueeze(2) - u.unsqueeze(1);
+    parts.push_back((diff * diff).sum(3) * (e.unsqueeze(2) * e.unsqueeze(1)) * 0.5);
+  }
+  return parts.empty() ? at::empty({0, n, n}, p.options()) : at::cat(parts, 0);
 }
 
 at::Tensor min_pair_dot(const at::Tensor& p) {

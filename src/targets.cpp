@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "phasegen/error.hpp"
+#include "phasegen/observables.hpp"
 #include "phasegen/phasespace.hpp"
 
 namespace phasegen {
@@ -290,11 +291,9 @@ at::Tensor qqg_weight(const at::Tensor& p, double sqrt_s) {
 }
 
 at::Tensor antenna_variables(const at::Tensor& pa, const at::Tensor& pb, const at::Tensor& k) {
-  auto dot = [](const at::Tensor& a, const at::Tensor& b) {
-    return a.select(1, 0) * b.select(1, 0) - (a.narrow(1, 1, 3) * b.narrow(1, 1, 3)).sum(1);
-  };
-  at::Tensor ab = dot(pa, pb);
-  return at::stack({dot(pa, k) / ab, dot(pb, k) / ab}, 1);
+  at::Tensor dots = pair_dots(at::stack({pa, pb, k}, 1));  // massless, collinear-safe
+  at::Tensor ab = dots.select(1, 0).select(1, 1);
+  return at::stack({dots.select(1, 0).select(1, 2) / ab, dots.select(1, 1).select(1, 2) / ab}, 1);
 }
 
 at::Tensor aps_chain(std::int64_t events, std::int64_t particles, double xi_max, at::Generator& gen) {

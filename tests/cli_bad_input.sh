@@ -61,6 +61,27 @@ sed 's/^\(P 3 -1 22\) \([^ ]*\)/\1 1.0e+00/' "$work/good.hepmc3" >"$work/edited.
 expect_failure "edited.hepmc3': event 1, particle 1: expected a massless particle" inspect "$work/edited.hepmc3"
 expect_failure "--tolerance: expected a positive tolerance" inspect "$work/good.pt" --tolerance -1
 
+# The data sets and run cards.
+expect_failure "unknown target 'higgs': expected uniform, muon, qqg, aps or file" data --target higgs --out "$out/e.pt"
+expect_failure "msq: expected a cut 0 < msq < 1/3 on s_ij/s, but got 0.5" data --target qqg --msq 0.5 --out "$out/e.pt"
+expect_failure "msq: expected a cut 0 < msq < 1/3 on s_ij/s, but got 0" data --target qqg --msq 0 --out "$out/e.pt"
+expect_failure "xi_max: expected xi_max > 1, but got 1" data --target aps --xi-max 1 --out "$out/e.pt"
+expect_failure "particles: expected N >= 3 for the APS target, but got 2" data --target aps --particles 2 --out "$out/e.pt"
+expect_failure "test_seed: expected a seed other than seed = 1" data --target muon --out "$out/e.pt" --test-out "$out/t.pt" --test-seed 1
+printf '[data]\ntarget = "muon"\nevnts = 100\n' >"$work/unknown.toml"
+expect_failure "unknown.toml:3: unknown key 'evnts' in [data]" data --card "$work/unknown.toml" --out "$out/e.pt"
+printf '[data]\ntarget = "muon"\n\nevents = "many"\n' >"$work/wrongtype.toml"
+expect_failure "wrongtype.toml:4: key 'events' in [data] expects an integer, but got a string" data --card "$work/wrongtype.toml" --out "$out/e.pt"
+printf '[data]\ntarget = \n' >"$work/broken.toml"
+expect_failure "broken.toml:2: malformed run card" data --card "$work/broken.toml" --out "$out/e.pt"
+expect_failure "cannot read run card" data --card "$work/absent.toml" --out "$out/e.pt"
+expect_failure "massive.lhe': event 3, particle 1: expected a massless particle" data --target file --in "$work/massive.lhe" --out "$out/e.pt"
+"$PHASEGEN" phasespace --particles 4 --events 20 --out "$work/four.pt" >/dev/null
+expect_failure "has events of N = 4 particles, but the truth" compare "$work/good.pt" "$work/four.pt"
+"$PHASEGEN" phasespace --particles 3 --events 20 --sqrt-s 20 --out "$work/twenty.pt" >/dev/null
+expect_failure "has sqrt_s = 20 GeV, but the truth" compare "$work/good.pt" "$work/twenty.pt"
+expect_failure "--observables: unknown observable 'E_7' for N = 3" compare "$work/good.pt" "$work/good.pt" --observables E_7
+
 # An interrupt stops the run and leaves nothing behind.
 "$PHASEGEN" phasespace --events 2000000000 --out "$out/long.lhe" >"$work/stdout" 2>"$work/stderr" &
 pid=$!

@@ -1,6 +1,11 @@
 #include "phasegen/observables.hpp"
 
 #include "phasegen/phasespace.hpp"
+
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
 #include "test_util.hpp"
 
 namespace phasegen {
@@ -41,6 +46,78 @@ TEST(Observables, ViolationsMeasureKnownDefects) {
   EXPECT_NEAR(conservation_violation(moved, 1.0).item<double>(), 0.01, 1e-15);
   EXPECT_NEAR(mass_violation(moved, 1.0).item<double>(), std::sqrt(0.25 + 1e-4) - 0.5, 1e-15);
   EXPECT_ERROR_CONTAINS(energies(at::zeros({2, 3}, at::kDouble)), "expected events of shape");
+}
+
+}  // namespace
+}  // namespace phasegen
+
+namespace phasegen {
+namespace {
+
+at::Tensor event(std::vector<double> values, std::int64_t n) {
+  return at::tensor(values, at::kDouble).view({1, n, 4});
+}
+
+TEST(EventShapes, ThrustAndCParameterOfKnownConfigurations) {
+  // Back to back: T = 1, C = 0.
+  at::Tensor two = event({0.5, 0, 0, 0.5, 0.5, 0, 0, -0.5}, 2);
+  EXPECT_NEAR(thrust(two).item<double>(), 1.0, 1e-15);
+  EXPECT_NEAR(c_parameter(two).item<double>(), 0.0, 1e-15);
+  // The symmetric "Mercedes" event: T = 2/3, C = 3/4.
+  const double e = 1.0 / 3.0, c = std::cos(2 * 3.14159265358979323846 / 3), s = std::sin(2 * 3.14159265358979323846 / 3);
+  at::Tensor mercedes = event({e, e, 0, 0, e, e * c, e * s, 0, e, e * c, -e * s, 0}, 3);
+  EXPECT_NEAR(thrust(mercedes).item<double>(), 2.0 / 3.0, 1e-14);
+  EXPECT_NEAR(c_parameter(mercedes).item<double>(), 0.75, 1e-14);
+}
+
+TEST(EventShapes, ExactAndIteratedThrustAgreeAndStayInRange) {
+  at::Generator gen = make_generator(21);
+  at::Tensor p = sample_uniform_phase_space(2000, 8, 1.0, gen);
+  at::Tensor exact = thrust(p);
+  EXPECT_GE(exact.min().item<double>(), 0.5 - 1e-12);
+  EXPECT_LE(exact.max().item<double>(), 1.0 + 1e-12);
+  // Thrust is the maximum over every axis: no axis does better, e.g. the particles' own.
+  at::Tensor v = p.narrow(2, 1, 3);
+  at::Tensor axes = v / v.norm(2, 2, true);
+  at::Tensor along = at::matmul(v, axes.transpose(1, 2)).abs().sum(1) / v.norm(2, 2).sum(1, true);
+  EXPECT_TRUE((std::get<0>(along.max(1)) <= exact + 1e-12).all().item<bool>());
+  // For N > 12 the iteration is used: it stays in range and near 1/2 for isotropic events.
+  at::Tensor big = sample_uniform_phase_space(200, 40, 1.0, gen);
+  at::Tensor t = thrust(big);
+  EXPECT_GE(t.min().item<double>(), 0.5);
+  EXPECT_LE(t.max().item<double>(), 1.0);
+  at::Tensor cp = c_parameter(big);
+  EXPECT_GE(cp.min().item<double>(), 0.0);
+  EXPECT_LE(cp.max().item<double>(), 1.0);
+}
+
+TEST(Observables, PairInvariantsSumToSAndRosenblattNeedsThreeParticles) {
+  at::Generator gen = make_generator(22);
+  at::Tensor p = sample_uniform_phase_space(500, 5, 3.0, gen);
+  EXPECT_LE(test::max_abs(pair_invariants(p).sum(1) / 9.0 - 1.0), 1e-13);
+  EXPECT_EQ(particle_pairs(5).size(), 10u);
+  EXPECT_EQ(particle_pairs(5)[4], (std::pair<std::int64_t, std::int64_t>{1, 2}));
+  at::Tensor two = at::tensor(std::vector<double>{0.5, 0, 0, 0.5, 0.5, 0, 0, -0.5}, at::kDouble).view({1, 2, 4});
+  EXPECT_NEAR(pair_cosines(two).item<double>(), -1.0, 1e-15);
+  EXPECT_ERROR_CONTAINS(muon_rosenblatt(p, 3.0), "expected N = 3 particles");
+  EXPECT_LE(log10_min_pair_dot(p, 3.0).max().item<double>(), std::log10(0.5));
+}
+
+TEST(Observables, StandardListsHaveUniqueNamesAndEvaluate) {
+  for (std::int64_t n : {3, 5, 10, 20}) {
+    at::Generator gen = make_generator(23);
+    at::Tensor p = sample_uniform_phase_space(50, n, 1.0, gen);
+    auto list = standard_observables(n);
+    std::set<std::string> names;
+    for (const auto& o : list) {
+      EXPECT_TRUE(names.insert(o.name).second) << o.name;
+      at::Tensor value = o.compute(p, 1.0);
+      EXPECT_EQ(value.sizes(), (at::IntArrayRef{50})) << o.name;
+      EXPECT_TRUE(at::isfinite(value).all().item<bool>()) << o.name;
+    }
+    EXPECT_EQ(names.count("thrust"), 1u);
+    EXPECT_EQ(names.count("u1"), n == 3 ? 1u : 0u);
+  }
 }
 
 }  // namespace

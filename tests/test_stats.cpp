@@ -60,3 +60,34 @@ TEST(Distributions, GammaCdfMatchesClosedForm) {
 
 }  // namespace
 }  // namespace phasegen
+
+namespace phasegen {
+namespace {
+
+TEST(Wasserstein, ExactValuesOnKnownSamples) {
+  auto t = [](std::vector<double> v) { return at::tensor(v, at::kDouble); };
+  EXPECT_NEAR(wasserstein1(t({0, 1}), t({0.5, 1.5})), 0.5, 1e-15);
+  EXPECT_NEAR(wasserstein1(t({0}), t({1, 2})), 1.5, 1e-15);
+  EXPECT_EQ(wasserstein1(t({3, 1, 2}), t({1, 2, 3})), 0.0);
+  // Two large samples of N(0,1) and N(0.3,1): W1 = 0.3 up to sampling noise.
+  at::Generator gen = make_generator(31);
+  at::Tensor a = at::randn({100000}, gen, at::kDouble);
+  at::Tensor b = at::randn({100000}, gen, at::kDouble) + 0.3;
+  EXPECT_NEAR(wasserstein1(a, b), 0.3, 0.02);
+}
+
+TEST(Chi2, TwoSampleTestAcceptsTwinsAndRejectsDifferences) {
+  at::Generator gen = make_generator(32);
+  at::Tensor a = at::randn({50000}, gen, at::kDouble);
+  at::Tensor b = at::randn({30000}, gen, at::kDouble);
+  Chi2Result same = chi2_test(a, b, 40);
+  EXPECT_EQ(same.ndf, 39);
+  EXPECT_GT(same.p_value, 1e-3);
+  EXPECT_LT(chi2_test(a, b * 1.05, 40).p_value, 1e-3);
+  EXPECT_LT(chi2_test(a, b + 0.1, 40).p_value, 1e-6);
+  EXPECT_NEAR(chi2_test(a, a, 40).chi2, 0.0, 1e-9);
+  EXPECT_ERROR_CONTAINS(chi2_test(a, b, 1), "expected at least 2 bins");
+}
+
+}  // namespace
+}  // namespace phasegen

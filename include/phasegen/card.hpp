@@ -41,6 +41,8 @@ class CardSection {
   /// Sets `key` (which must be in the schema, with a value of its type; an int is a valid float).
   void set(const std::string& key, CardValue value);
   bool has(const std::string& key) const;
+  /// Forgets `key` (a setting that does not apply), so that the resolved card leaves it out.
+  void erase(const std::string& key);
 
   std::int64_t get_int(const std::string& key) const;
   double get_double(const std::string& key) const;
