@@ -27,6 +27,12 @@ at::Tensor sorted_energies(const at::Tensor& p) {
   return std::get<0>(energies(p).sort(1, /*descending=*/true));
 }
 
+at::Tensor dalitz_energies(const at::Tensor& p) {
+  check_events(p, "dalitz_energies");
+  PHASEGEN_CHECK(p.size(1) == 3, "dalitz_energies: expected N = 3 particles, but got ", p.size(1));
+  return p.select(2, 0).narrow(1, 0, 2);
+}
+
 at::Tensor pair_dots(const at::Tensor& p) {
   check_events(p, "pair_dots");
   // For massless particles p_i.p_j = E_i E_j |u_i - u_j|^2 / 2 with unit vectors u: no

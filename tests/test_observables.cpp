@@ -100,6 +100,9 @@ TEST(Observables, PairInvariantsSumToSAndRosenblattNeedsThreeParticles) {
   at::Tensor two = at::tensor(std::vector<double>{0.5, 0, 0, 0.5, 0.5, 0, 0, -0.5}, at::kDouble).view({1, 2, 4});
   EXPECT_NEAR(pair_cosines(two).item<double>(), -1.0, 1e-15);
   EXPECT_ERROR_CONTAINS(muon_rosenblatt(p, 3.0), "expected N = 3 particles");
+  EXPECT_ERROR_CONTAINS(dalitz_energies(p), "expected N = 3 particles");
+  at::Tensor three = sample_uniform_phase_space(100, 3, 3.0, gen);
+  EXPECT_TRUE(at::equal(dalitz_energies(three), energies(three).narrow(1, 0, 2)));
   EXPECT_LE(log10_min_pair_dot(p, 3.0).max().item<double>(), std::log10(0.5));
 }
 

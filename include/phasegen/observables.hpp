@@ -24,6 +24,9 @@ at::Tensor energies(const at::Tensor& p);
 /// Energies sorted in decreasing order per event. [batch, N, 4] -> [batch, N].
 at::Tensor sorted_energies(const at::Tensor& p);
 
+/// The Dalitz-plot coordinates (E1, E2) of three-body events, GeV. [batch, 3, 4] -> [batch, 2].
+at::Tensor dalitz_energies(const at::Tensor& p);
+
 /// Minkowski products p_i.p_j = E_i E_j - p_i.p_j for every pair. [batch, N, 4] -> [batch, N, N].
 at::Tensor pair_dots(const at::Tensor& p);
 
