@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <stdexcept>
 #include <cstdint>
 #include <string>
 
@@ -15,17 +16,38 @@ class ProgressBar {
   ~ProgressBar();
   void update(std::int64_t done);
   void finish();
+  /// Where a resumed run starts: the rate counts from here.
+  void set_start(std::int64_t done) { first_ = done; }
+  /// Text shown after the counts (loss, learning rate...).
+  void set_note(std::string note) { note_ = std::move(note); }
 
  private:
   void draw(std::int64_t done, bool final);
   std::string label_;
   std::int64_t total_;
   std::string unit_;
+  std::string note_;
+  std::int64_t first_ = 0;
   bool enabled_;
   bool finished_ = false;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;
 };
+
+/// A run stopped by Ctrl-C after saving its state: exit code 130 with this message.
+class Interrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The --threads flag (0: automatic), set once by main.
+void set_requested_threads(int threads);
+/// Sets LibTorch's intra-op threads for a command: the --threads value when given, else one per
+/// CPU for event generation and 1 for network work, where LibTorch's threads on top of OpenBLAS's
+/// own oversubscribe the cores (measured: 5.8 training steps/s on 1 thread, 1.8 on 2; see
+/// docs/PERFORMANCE.md).
+enum class Workload { kGeneration, kNetwork };
+void configure_threads(Workload workload);
 
 /// Installs SIGINT/SIGTERM handlers that only raise a flag; long loops poll it.
 void install_interrupt_handler();

@@ -53,6 +53,7 @@ std::string describe(const PhasespaceOptions& o) {
 }
 
 void run_phasespace(const PhasespaceOptions& o) {
+  configure_threads(Workload::kGeneration);
   check_phasespace_options(o);
   WriterOptions wopts;
   wopts.particles = o.particles;

@@ -45,6 +45,7 @@ std::string row(const Distances& d) {
 }
 
 void run_compare(const CompareFlags& flags) {
+  configure_threads(Workload::kGeneration);
   PHASEGEN_CHECK(flags.bins >= 2, "--bins: expected at least 2 bins, but got ", flags.bins);
   ReadOptions ropts;
   ropts.tolerance = flags.tolerance;

@@ -166,6 +166,7 @@ void convert_file(const CardSection& card, const std::vector<SetPlan>& sets, con
 }
 
 void run_data(DataFlags& flags) {
+  configure_threads(Workload::kGeneration);
   CardSection card = data_schema();
   card.set("target", std::string("uniform"));
   card.set("sqrt_s", 1.0);

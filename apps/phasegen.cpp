@@ -1,10 +1,7 @@
 // phasegen: the command-line tool. Parses flags and hands over to the library; every user error
 // ends as one line on stderr and exit code 2.
-#include <ATen/Parallel.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
-#include <thread>
 
 #include "cli_support.hpp"
 #include "commands.hpp"
@@ -15,6 +12,7 @@ namespace {
 
 constexpr int kUserError = 2;
 constexpr int kInternalError = 1;
+constexpr int kInterrupted = 130;  // the shell's code for SIGINT
 
 int fail(const std::string& message, int code) {
   std::cerr << "phasegen: error: " << message << std::endl;
@@ -29,16 +27,17 @@ int main(int argc, char** argv) {
                                         phasegen::kGitCommit + ")");
   app.require_subcommand(1);
   int threads = 0;
-  // Default: one thread per CPU; measured on 2 cores, generation runs 10-25% faster on 2 than
-  // on 1 (docs/PERFORMANCE.md). Results do not depend on the thread count.
-  app.add_option("--threads", threads, "CPU threads for tensor work (0: one per CPU)")->capture_default_str();
+  app.add_option("--threads", threads,
+                 "CPU threads for tensor work (0: automatic, one per CPU for event generation, 1 for networks)")
+      ->capture_default_str();
   app.parse_complete_callback([&threads] {
     PHASEGEN_CHECK(threads >= 0, "--threads: expected a thread count >= 0, but got ", threads);
-    const unsigned cpus = std::thread::hardware_concurrency();
-    at::set_num_threads(threads > 0 ? threads : static_cast<int>(cpus > 0 ? cpus : 1));
+    phasegen::cli::set_requested_threads(threads);
   });
   phasegen::cli::add_phasespace_command(app);
   phasegen::cli::add_data_command(app);
+  phasegen::cli::add_train_command(app);
+  phasegen::cli::add_sample_command(app);
   phasegen::cli::add_compare_command(app);
   phasegen::cli::add_inspect_command(app);
   phasegen::cli::install_interrupt_handler();
@@ -48,6 +47,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return fail(std::string(e.what()) + " (see phasegen --help)", kUserError);
+  } catch (const phasegen::cli::Interrupted& e) {
+    return fail(e.what(), kInterrupted);
   } catch (const phasegen::Error& e) {
     return fail(e.what(), kUserError);
   } catch (const std::exception& e) {

@@ -1,9 +1,11 @@
+#include <ATen/Parallel.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "cli_support.hpp"
 
@@ -59,14 +61,30 @@ void ProgressBar::draw(std::int64_t done, bool final) {
   const int filled = static_cast<int>(fraction * kWidth);
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+  const double rate = elapsed > 0 ? static_cast<double>(done - first_) / elapsed : 0.0;
   std::ostringstream line;
   line << '\r' << label_ << " [" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] "
        << static_cast<int>(100 * fraction) << "% " << done << "/" << total_ << " " << format_number(rate)
        << " " << unit_ << "/s";
+  if (!note_.empty()) line << " " << note_;
   if (!final && rate > 0) line << " ETA " << format_duration(static_cast<double>(total_ - done) / rate);
   else line << " in " << format_duration(elapsed) << "   ";
   std::cerr << line.str() << std::flush;
+}
+
+namespace {
+int g_requested_threads = 0;
+}  // namespace
+
+void set_requested_threads(int threads) { g_requested_threads = threads; }
+
+void configure_threads(Workload workload) {
+  int threads = g_requested_threads;
+  if (threads <= 0) {
+    const unsigned cpus = std::thread::hardware_concurrency();
+    threads = workload == Workload::kGeneration ? static_cast<int>(cpus > 0 ? cpus : 1) : 1;
+  }
+  at::set_num_threads(threads);
 }
 
 void install_interrupt_handler() {

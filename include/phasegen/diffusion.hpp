@@ -1,0 +1,109 @@
+// The paper's model: overdamped Langevin diffusion in q-space toward the RAMBO prior, trained by
+// implicit score matching and sampled by Euler-Maruyama in reverse.
+//
+//   phasegen::DiffusionOptions opts;                        // paper schedule, regularised f
+//   phasegen::LangevinDiffusion diffusion(opts);
+//   at::Tensor loss = diffusion.loss(*net, q0, gen);        // q0: lifted data [batch, N, 3]
+//   at::Tensor q = diffusion.sample(*net, 10000, 3, gen);   // [10000, 3, 3]; rambo_map(q) is an event
+//
+// Steps are numbered t = 1..T: Q_t = Q_{t-1} + gamma_t f(Q_{t-1}) + sqrt(2 gamma_t) Z, with f the
+// reference score and sigma_t^2 = 2 sum_{s <= t} gamma_s. Every state Q_t maps to an exact event.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "phasegen/nn.hpp"
+
+namespace phasegen {
+
+/// gamma_1..gamma_T of the discrete forward process.
+class NoiseSchedule {
+ public:
+  /// The paper's: T = 500, gamma linear from 0.002 to 0.01 (total time 3).
+  static NoiseSchedule paper();
+  /// The later one: 137 geometric steps 5e-8 * 1.08^k, then 1000 linear 0.002 -> 0.02 (T = 1137,
+  /// total time 11).
+  static NoiseSchedule extended();
+  /// "paper" or "extended"; throws for any other name.
+  static NoiseSchedule from_name(const std::string& name);
+
+  const std::string& name() const { return name_; }
+  std::int64_t steps() const { return static_cast<std::int64_t>(gamma_.size()) - 1; }
+  double gamma(std::int64_t t) const { return gamma_.at(t); }    ///< t in 1..T
+  double sigma2(std::int64_t t) const { return sigma2_.at(t); }  ///< t in 0..T
+  /// Per-step values as tensors indexed by t = 0..T (entry 0 is 0).
+  at::Tensor gammas() const;
+  at::Tensor sigma2s() const;
+  std::string description() const;
+
+ private:
+  NoiseSchedule(std::string name, std::vector<double> gammas);
+  std::string name_;
+  std::vector<double> gamma_;
+  std::vector<double> sigma2_;
+};
+
+struct DiffusionOptions {
+  std::string schedule = "paper";             ///< paper | extended
+  std::string reference_score = "regularised";  ///< exact | regularised (f_eps)
+  double epsilon = 0.2;                       ///< eps of the regularised score
+  std::string parametrisation = "score";      ///< score (net = s) | score_over_sigma (s = net / sigma_t)
+  std::string weighting = "paper";            ///< paper: w = 1 - t/T + 0.01 | sigma2: w = sigma_t^2
+  std::string divergence = "exact";           ///< exact (3N backward passes) | hutchinson (Rademacher)
+  std::string variance = "posterior";         ///< sampler: paper (2 gamma_t) | posterior (noiseless last step)
+
+  void validate() const;
+  std::string description() const;
+};
+
+/// sum_k d output_k / d input_k per example, by one backward pass per coordinate, keeping the
+/// graph for the parameter gradient. output, input [batch, ...] of one size per example -> [batch].
+at::Tensor exact_divergence(const at::Tensor& output, const at::Tensor& input);
+
+/// Hutchinson's estimate v . d(output . v)/d input with Rademacher v (one backward pass).
+at::Tensor hutchinson_divergence(const at::Tensor& output, const at::Tensor& input, at::Generator& gen);
+
+class LangevinDiffusion {
+ public:
+  explicit LangevinDiffusion(DiffusionOptions options);
+
+  const DiffusionOptions& options() const { return options_; }
+  const NoiseSchedule& schedule() const { return schedule_; }
+
+  /// The reference score f of the options. q [batch, N, 3] -> [batch, N, 3].
+  at::Tensor reference_score(const at::Tensor& q) const;
+
+  /// Steps t [batch] on 1..T with probability proportional to (1 - t/T + 0.01)^2 (int64).
+  at::Tensor sample_times(std::int64_t batch, at::Generator& gen) const;
+
+  /// Q_t from Q_0 = q0 for per-example steps t [batch] (0..T), simulated on the fly: the examples are
+  /// sorted by t and only those still running take each step, so memory stays O(batch).
+  at::Tensor forward_to(const at::Tensor& q0, const at::Tensor& t, at::Generator& gen) const;
+
+  /// The model's score at q for steps t [batch] (int64), through the parametrisation.
+  at::Tensor score(QNetworkImpl& net, const at::Tensor& q, const at::Tensor& t) const;
+
+  /// Implicit score matching: mean over the batch of w(t) (|s|^2 / 2 + div_Q s) at Q_t.
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const;
+
+  /// Called with (t, Q_t) along the reverse path.
+  using StateCallback = std::function<void(std::int64_t t, const at::Tensor& q)>;
+
+  /// Reverse Euler-Maruyama from Q_T ~ p_ref down to Q_0: [batch, particles, 3] float32. With
+  /// `every` > 0, `on_state` sees Q_T and every `every`-th state on the way, and Q_0.
+  at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                    std::int64_t every = 0, const StateCallback& on_state = {}) const;
+
+ private:
+  DiffusionOptions options_;
+  NoiseSchedule schedule_;
+  at::Tensor gammas_;   // [T + 1] float32
+  at::Tensor sigma2s_;  // [T + 1] float32
+};
+
+}  // namespace phasegen

@@ -1,0 +1,106 @@
+// Score and velocity networks on q-space: the paper's MLP for labelled particles and a
+// permutation-equivariant transformer for unlabelled ones.
+//
+//   auto net = phasegen::make_network(phasegen::NetworkOptions().kind("mlp").particles(3));
+//   at::Tensor s = net->forward(q, t);   // q [batch, 3, 3] float32, t [batch] in [0, 1] -> [batch, 3, 3]
+//   std::cout << net->description() << ", " << phasegen::parameter_count(*net) << " parameters\n";
+//
+// Inputs are q [batch, N, 3] and the time t/T [batch]; outputs have q's shape. Output layers start
+// at zero, so an untrained network predicts 0.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace phasegen {
+
+/// Architecture of a network, with chained setters in the LibTorch style.
+struct NetworkOptions {
+  NetworkOptions& kind(std::string v) { kind_ = std::move(v); return *this; }
+  NetworkOptions& particles(std::int64_t v) { particles_ = v; return *this; }
+  NetworkOptions& hidden(std::int64_t v) { hidden_ = v; return *this; }
+  NetworkOptions& layers(std::int64_t v) { layers_ = v; return *this; }
+  NetworkOptions& time_embedding(std::int64_t v) { time_embedding_ = v; return *this; }
+  NetworkOptions& model_dim(std::int64_t v) { model_dim_ = v; return *this; }
+  NetworkOptions& blocks(std::int64_t v) { blocks_ = v; return *this; }
+  NetworkOptions& heads(std::int64_t v) { heads_ = v; return *this; }
+
+  std::string kind_ = "mlp";          ///< "mlp" or "transformer"
+  std::int64_t particles_ = 3;        ///< N
+  std::int64_t hidden_ = 256;         ///< MLP width
+  std::int64_t layers_ = 4;           ///< MLP hidden layers
+  std::int64_t time_embedding_ = 64;  ///< sinusoidal embedding size (even)
+  std::int64_t model_dim_ = 128;      ///< transformer token size d
+  std::int64_t blocks_ = 4;           ///< transformer pre-LayerNorm blocks
+  std::int64_t heads_ = 4;            ///< attention heads (divide d)
+
+  /// Throws phasegen::Error for an unknown kind or inconsistent sizes.
+  void validate() const;
+  std::string description() const;
+};
+
+/// Sinusoidal embedding of t in [0, 1]: [sin(1000 t w_k), cos(1000 t w_k)], w_k = 10000^(-k/(d/2)).
+/// t [batch] -> [batch, dim].
+at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim);
+
+/// Common interface of the q-space networks.
+class QNetworkImpl : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& q, const at::Tensor& t) = 0;
+  virtual std::string description() const = 0;
+  /// Draws every weight from `gen` (LibTorch's default laws: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+  /// for linear layers, LayerNorm at identity), output layers at zero.
+  virtual void reset_parameters(at::Generator& gen) = 0;
+};
+
+/// The paper's MLP: [flattened q (3N), embedding of t] -> layers x hidden (SiLU) -> 3N.
+class MlpNetworkImpl : public QNetworkImpl {
+ public:
+  explicit MlpNetworkImpl(const NetworkOptions& options);
+  at::Tensor forward(const at::Tensor& q, const at::Tensor& t) override;
+  std::string description() const override { return options_.description(); }
+  void reset_parameters(at::Generator& gen) override;
+  /// Hidden linear layers then the output layer, in order (for a batched exact divergence).
+  const std::vector<torch::nn::Linear>& linears() const { return linears_; }
+
+ private:
+  NetworkOptions options_;
+  std::vector<torch::nn::Linear> linears_;
+};
+
+/// Tokens [q, q_hat, log|q|, embedding of t] per particle -> d, pre-LayerNorm self-attention blocks
+/// with no positional information (so permuting particles permutes outputs), -> 3 per particle.
+class TransformerNetworkImpl : public QNetworkImpl {
+ public:
+  explicit TransformerNetworkImpl(const NetworkOptions& options);
+  at::Tensor forward(const at::Tensor& q, const at::Tensor& t) override;
+  std::string description() const override { return options_.description(); }
+  void reset_parameters(at::Generator& gen) override;
+
+ private:
+  struct Block {
+    torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+    torch::nn::Linear qkv{nullptr}, proj{nullptr}, up{nullptr}, down{nullptr};
+  };
+  NetworkOptions options_;
+  torch::nn::Linear embed_{nullptr};
+  std::vector<Block> blocks_;
+  torch::nn::LayerNorm final_norm_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+
+/// A network of the kind the options name, its weights drawn from a generator seeded with `seed`
+/// (the same seed gives the same network).
+std::shared_ptr<QNetworkImpl> make_network(const NetworkOptions& options, std::uint64_t seed = 0);
+
+/// Number of trainable parameters.
+std::int64_t parameter_count(const torch::nn::Module& module);
+
+}  // namespace phasegen

@@ -1,0 +1,128 @@
+// The training engine shared by every model: AdamW with weight decay and gradient clipping, a
+// cosine learning rate with warm-up, EMA weights, a held-out validation split, atomic checkpoints
+// and exact resumption.
+//
+//   phasegen::Trainer trainer(net, loss_fn, options, info);
+//   phasegen::TrainResult r = trainer.run(events, on_step);   // events [n, N, 4] float64
+//
+// Every step's randomness (minibatch order, lift, diffusion times and noise) is drawn from
+// generators seeded by (seed, epoch) and (seed, step), so a run resumed from a checkpoint repeats
+// the losses of an uninterrupted one exactly (same machine and thread count).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/optim/optimizer.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "phasegen/nn.hpp"
+
+namespace phasegen {
+
+struct TrainOptions {
+  std::int64_t batch = 1024;
+  std::int64_t epochs = 100;           ///< used when steps == 0
+  std::int64_t steps = 0;              ///< total optimiser steps; overrides epochs when > 0
+  double lr = 1e-3;
+  double weight_decay = 1e-4;
+  double clip = 1.0;                   ///< gradient-norm clip (0: none)
+  std::int64_t warmup = 0;             ///< linear warm-up steps before the cosine decay
+  double ema = 0.0;                    ///< EMA decay of the weights (0: no EMA)
+  double validation_fraction = 0.05;   ///< held-out share of the events
+  std::int64_t validate_every = 500;   ///< steps between validation losses (and at the end)
+  std::int64_t checkpoint_every = 1000;
+  std::string checkpoint;              ///< path of the checkpoint file
+  std::uint64_t seed = 1;
+
+  void validate() const;
+};
+
+/// What a checkpoint says about the model besides its weights; checked on resume and sampling.
+struct ModelInfo {
+  std::string model;       ///< model family, e.g. "langevin"
+  std::string network;     ///< NetworkOptions as "key = value" lines
+  std::string settings;    ///< the model's other settings as "key = value" lines
+  std::string card;        ///< the resolved run card
+  std::string data;        ///< training data: path, N, sqrt_s, PDG ids
+};
+
+/// Loss of a minibatch of events [batch, N, 4] float64 with the step's random generator.
+using LossFunction = std::function<at::Tensor(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen)>;
+
+/// Progress after each step: step (1-based), total steps, training loss, learning rate, and the
+/// latest validation loss (NaN before the first).
+struct StepReport {
+  std::int64_t step;
+  std::int64_t total;
+  double loss;
+  double lr;
+  double validation_loss;
+};
+
+struct TrainResult {
+  std::int64_t steps_done = 0;
+  bool interrupted = false;
+  double last_loss = 0.0;
+  double last_validation_loss = 0.0;
+  std::vector<std::pair<std::int64_t, double>> train_curve;       ///< (step, loss) at every validation
+  std::vector<std::pair<std::int64_t, double>> validation_curve;  ///< (step, validation loss)
+};
+
+class Trainer {
+ public:
+  Trainer(std::shared_ptr<QNetworkImpl> net, LossFunction loss, TrainOptions options, ModelInfo info);
+
+  /// Continues from the checkpoint at options.checkpoint (weights, EMA, optimiser, step, curves),
+  /// after checking it belongs to the same model. Throws a phasegen::Error naming the mismatch.
+  void resume();
+
+  /// Trains on `events` up to the total number of steps. `should_stop` is polled after every step:
+  /// when it returns true a checkpoint is written and the run returns with interrupted = true.
+  TrainResult run(const at::Tensor& events, const std::function<void(const StepReport&)>& on_step = {},
+                  const std::function<bool()>& should_stop = {});
+
+  std::int64_t total_steps(std::int64_t train_events) const;
+  std::int64_t step() const { return step_; }
+
+ private:
+  void save_checkpoint() const;
+  double learning_rate(std::int64_t step, std::int64_t total) const;
+  double validation_loss(const at::Tensor& events);
+
+  std::shared_ptr<QNetworkImpl> net_;
+  LossFunction loss_;
+  TrainOptions options_;
+  ModelInfo info_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<at::Tensor> ema_;
+  std::int64_t step_ = 0;
+  TrainResult curves_;
+};
+
+/// A trained model read back from a checkpoint: its information, network (EMA weights when the
+/// run kept them) and the step it reached. Throws a phasegen::Error for a missing, truncated or
+/// foreign file.
+struct Checkpoint {
+  ModelInfo info;
+  std::shared_ptr<QNetworkImpl> net;
+  std::int64_t step = 0;
+  bool ema = false;
+  std::string version;
+  std::string commit;
+};
+Checkpoint load_checkpoint(const std::string& path);
+
+/// "key = value" lines, and back (values on one line).
+std::string to_key_values(const std::vector<std::pair<std::string, std::string>>& entries);
+std::string key_value(const std::string& text, const std::string& key);
+
+/// NetworkOptions as key = value lines, and back.
+std::string network_to_text(const NetworkOptions& options);
+NetworkOptions network_from_text(const std::string& text);
+
+}  // namespace phasegen

@@ -1,0 +1,171 @@
+#include "phasegen/diffusion.hpp"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+
+#include "phasegen/error.hpp"
+#include "phasegen/phasespace.hpp"
+
+namespace phasegen {
+
+NoiseSchedule::NoiseSchedule(std::string name, std::vector<double> gammas) : name_(std::move(name)) {
+  gamma_.push_back(0.0);
+  gamma_.insert(gamma_.end(), gammas.begin(), gammas.end());
+  sigma2_.assign(gamma_.size(), 0.0);
+  for (std::size_t t = 1; t < gamma_.size(); ++t) sigma2_[t] = sigma2_[t - 1] + 2.0 * gamma_[t];
+}
+
+NoiseSchedule NoiseSchedule::paper() {
+  std::vector<double> g(500);
+  for (std::size_t i = 0; i < g.size(); ++i) g[i] = 0.002 + (0.01 - 0.002) * static_cast<double>(i) / 499.0;
+  return NoiseSchedule("paper", g);
+}
+
+NoiseSchedule NoiseSchedule::extended() {
+  std::vector<double> g;
+  for (int k = 0; k < 137; ++k) g.push_back(5e-8 * std::pow(1.08, k));
+  for (int i = 0; i < 1000; ++i) g.push_back(0.002 + (0.02 - 0.002) * i / 999.0);
+  return NoiseSchedule("extended", g);
+}
+
+NoiseSchedule NoiseSchedule::from_name(const std::string& name) {
+  if (name == "paper") return paper();
+  if (name == "extended") return extended();
+  throw Error(detail::concat("schedule: unknown schedule '", name, "': expected paper or extended"));
+}
+
+at::Tensor NoiseSchedule::gammas() const { return at::tensor(gamma_, at::kDouble); }
+at::Tensor NoiseSchedule::sigma2s() const { return at::tensor(sigma2_, at::kDouble); }
+
+std::string NoiseSchedule::description() const {
+  return detail::concat(name_, " schedule, T = ", steps(), ", total time ", sigma2_.back() / 2.0);
+}
+
+void DiffusionOptions::validate() const {
+  NoiseSchedule::from_name(schedule);
+  PHASEGEN_CHECK(reference_score == "exact" || reference_score == "regularised",
+                 "reference_score: expected exact or regularised, but got '", reference_score, "'");
+  PHASEGEN_CHECK(epsilon > 0, "epsilon: expected eps > 0, but got ", epsilon);
+  PHASEGEN_CHECK(parametrisation == "score" || parametrisation == "score_over_sigma",
+                 "parametrisation: expected score or score_over_sigma, but got '", parametrisation, "'");
+  PHASEGEN_CHECK(weighting == "paper" || weighting == "sigma2", "weighting: expected paper or sigma2, but got '",
+                 weighting, "'");
+  PHASEGEN_CHECK(divergence == "exact" || divergence == "hutchinson",
+                 "divergence: expected exact or hutchinson, but got '", divergence, "'");
+  PHASEGEN_CHECK(variance == "paper" || variance == "posterior", "variance: expected paper or posterior, but got '",
+                 variance, "'");
+}
+
+std::string DiffusionOptions::description() const {
+  return detail::concat("Langevin diffusion, ", NoiseSchedule::from_name(schedule).description(), ", ",
+                        reference_score, " reference score",
+                        reference_score == "regularised" ? detail::concat(" (eps ", epsilon, ")") : "", ", ",
+                        parametrisation, ", ", weighting, " weights, ", divergence, " divergence, ", variance,
+                        " variance");
+}
+
+at::Tensor exact_divergence(const at::Tensor& output, const at::Tensor& input) {
+  at::Tensor flat = output.flatten(1);
+  at::Tensor div = at::zeros({output.size(0)}, output.options());
+  for (std::int64_t k = 0; k < flat.size(1); ++k) {
+    at::Tensor grad = torch::autograd::grad({flat.select(1, k).sum()}, {input}, {}, /*retain_graph=*/true,
+                                            /*create_graph=*/true)[0];
+    div = div + grad.flatten(1).select(1, k);
+  }
+  return div;
+}
+
+at::Tensor hutchinson_divergence(const at::Tensor& output, const at::Tensor& input, at::Generator& gen) {
+  at::Tensor v = at::empty_like(output).bernoulli_(0.5, gen).mul_(2).sub_(1);
+  at::Tensor grad = torch::autograd::grad({(output * v).sum()}, {input}, {}, true, true)[0];
+  return (grad * v).flatten(1).sum(1);
+}
+
+LangevinDiffusion::LangevinDiffusion(DiffusionOptions options)
+    : options_(std::move(options)), schedule_(NoiseSchedule::from_name(options_.schedule)) {
+  options_.validate();
+  gammas_ = schedule_.gammas().to(at::kFloat);
+  sigma2s_ = schedule_.sigma2s().to(at::kFloat);
+}
+
+at::Tensor LangevinDiffusion::reference_score(const at::Tensor& q) const {
+  return options_.reference_score == "exact" ? rambo_prior_score(q)
+                                             : rambo_prior_score_regularised(q, options_.epsilon);
+}
+
+at::Tensor LangevinDiffusion::sample_times(std::int64_t batch, at::Generator& gen) const {
+  const std::int64_t steps = schedule_.steps();
+  at::Tensor t = at::arange(1, steps + 1, at::kDouble);
+  at::Tensor probs = (1.0 - t / steps + 0.01).pow(2);
+  return at::multinomial(probs, batch, /*replacement=*/true, gen) + 1;
+}
+
+at::Tensor LangevinDiffusion::forward_to(const at::Tensor& q0, const at::Tensor& t, at::Generator& gen) const {
+  PHASEGEN_CHECK(t.dim() == 1 && t.size(0) == q0.size(0), "forward_to: expected one step per example, but got ",
+                 t.sizes(), " for q0 of shape ", q0.sizes());
+  auto [sorted, order] = at::sort(t, 0, /*descending=*/true);
+  at::Tensor q = q0.index_select(0, order).clone();
+  at::Tensor sorted_cpu = sorted.to(at::kCPU).contiguous();
+  std::vector<std::int64_t> steps(sorted_cpu.data_ptr<std::int64_t>(),
+                                  sorted_cpu.data_ptr<std::int64_t>() + sorted_cpu.numel());
+  const std::int64_t t_max = steps.empty() ? 0 : steps.front();
+  std::int64_t active = static_cast<std::int64_t>(steps.size());
+  for (std::int64_t s = 1; s <= t_max; ++s) {
+    while (active > 0 && steps[active - 1] < s) --active;  // the prefix with t >= s keeps going
+    at::Tensor x = q.narrow(0, 0, active);
+    const double g = schedule_.gamma(s);
+    at::Tensor noise = at::randn(x.sizes(), gen, x.options());
+    x.add_(reference_score(x), g).add_(noise, std::sqrt(2.0 * g));
+  }
+  at::Tensor out = at::empty_like(q);
+  out.index_copy_(0, order, q);
+  return out;
+}
+
+at::Tensor LangevinDiffusion::score(QNetworkImpl& net, const at::Tensor& q, const at::Tensor& t) const {
+  at::Tensor time = t.to(q.scalar_type()) / static_cast<double>(schedule_.steps());
+  at::Tensor out = net.forward(q, time);
+  if (options_.parametrisation == "score_over_sigma") {
+    out = out / sigma2s_.to(q.device()).index_select(0, t).sqrt().view({-1, 1, 1});
+  }
+  return out;
+}
+
+at::Tensor LangevinDiffusion::loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const {
+  at::Tensor t = sample_times(q0.size(0), gen).to(q0.device());
+  at::Tensor qt;
+  {
+    at::NoGradGuard no_grad;
+    qt = forward_to(q0, t, gen);
+  }
+  qt.requires_grad_(true);
+  at::Tensor s = score(net, qt, t);
+  at::Tensor div = options_.divergence == "exact" ? exact_divergence(s, qt) : hutchinson_divergence(s, qt, gen);
+  at::Tensor objective = 0.5 * s.pow(2).flatten(1).sum(1) + div;
+  at::Tensor tf = t.to(q0.scalar_type());
+  at::Tensor w = options_.weighting == "paper" ? 1.0 - tf / static_cast<double>(schedule_.steps()) + 0.01
+                                               : sigma2s_.to(q0.device()).index_select(0, t);
+  return (w * objective).mean();
+}
+
+at::Tensor LangevinDiffusion::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                     at::Generator& gen, std::int64_t every, const StateCallback& on_state) const {
+  at::NoGradGuard no_grad;
+  at::Tensor q = sample_rambo_prior(batch, particles, gen, at::kFloat);
+  const std::int64_t steps = schedule_.steps();
+  if (every > 0 && on_state) on_state(steps, q);
+  for (std::int64_t t = steps; t >= 1; --t) {
+    const double g = schedule_.gamma(t);
+    at::Tensor tt = at::full({batch}, t, at::TensorOptions().dtype(at::kLong).device(q.device()));
+    at::Tensor drift = score(net, q, tt).mul(2.0 * g).sub_(reference_score(q), g);
+    const double variance = options_.variance == "paper" ? 2.0 * g
+                                                         : 2.0 * g * schedule_.sigma2(t - 1) / schedule_.sigma2(t);
+    q = q + drift;
+    if (variance > 0) q.add_(at::randn(q.sizes(), gen, q.options()), std::sqrt(variance));
+    if (every > 0 && on_state && ((t - 1) % every == 0)) on_state(t - 1, q);
+  }
+  return q;
+}
+
+}  // namespace phasegen

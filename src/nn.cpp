@@ -1,0 +1,173 @@
+#include "phasegen/nn.hpp"
+
+#include <torch/nn/functional/activation.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "phasegen/error.hpp"
+
+namespace phasegen {
+
+namespace F = torch::nn::functional;
+
+void NetworkOptions::validate() const {
+  PHASEGEN_CHECK(kind_ == "mlp" || kind_ == "transformer", "network: unknown network '", kind_,
+                 "': expected mlp or transformer");
+  PHASEGEN_CHECK(particles_ >= 2, "network: expected N >= 2 particles, but got ", particles_);
+  PHASEGEN_CHECK(time_embedding_ >= 2 && time_embedding_ % 2 == 0,
+                 "network: expected an even time embedding size >= 2, but got ", time_embedding_);
+  if (kind_ == "mlp") {
+    PHASEGEN_CHECK(hidden_ >= 1 && layers_ >= 1, "network: expected hidden >= 1 and layers >= 1, but got ", hidden_,
+                   " and ", layers_);
+  } else {
+    PHASEGEN_CHECK(model_dim_ >= 1 && blocks_ >= 1 && heads_ >= 1 && model_dim_ % heads_ == 0,
+                   "network: expected d_model divisible by heads and blocks >= 1, but got d = ", model_dim_,
+                   ", heads = ", heads_, ", blocks = ", blocks_);
+  }
+}
+
+std::string NetworkOptions::description() const {
+  if (kind_ == "mlp") {
+    return detail::concat("MLP ", layers_, " x ", hidden_, " SiLU, time embedding ", time_embedding_, ", N = ",
+                          particles_);
+  }
+  return detail::concat("transformer d = ", model_dim_, ", ", blocks_, " pre-LN blocks, ", heads_,
+                        " heads, time embedding ", time_embedding_, ", N = ", particles_);
+}
+
+at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
+  const std::int64_t half = dim / 2;
+  at::Tensor k = at::arange(half, t.options());
+  at::Tensor freqs = at::exp(k * (-std::log(10000.0) / half));
+  at::Tensor angles = (t * 1000.0).unsqueeze(1) * freqs.unsqueeze(0);
+  return at::cat({at::sin(angles), at::cos(angles)}, 1);
+}
+
+namespace {
+
+void check_input(const at::Tensor& q, const at::Tensor& t, std::int64_t particles) {
+  PHASEGEN_CHECK(q.dim() == 3 && q.size(1) == particles && q.size(2) == 3,
+                 "network: expected q of shape [batch, ", particles, ", 3], but got ", q.sizes());
+  PHASEGEN_CHECK(t.dim() == 1 && t.size(0) == q.size(0), "network: expected t of shape [", q.size(0),
+                 "], but got ", t.sizes());
+}
+
+void zero_init(torch::nn::Linear& layer) {
+  torch::NoGradGuard guard;
+  layer->weight.zero_();
+  layer->bias.zero_();
+}
+
+void uniform_init(torch::nn::Linear& layer, at::Generator& gen) {
+  torch::NoGradGuard guard;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(layer->weight.size(1)));
+  layer->weight.uniform_(-bound, bound, gen);
+  layer->bias.uniform_(-bound, bound, gen);
+}
+
+void identity_init(torch::nn::LayerNorm& norm) {
+  torch::NoGradGuard guard;
+  norm->weight.fill_(1.0);
+  norm->bias.zero_();
+}
+
+}  // namespace
+
+MlpNetworkImpl::MlpNetworkImpl(const NetworkOptions& options) : options_(options) {
+  options_.validate();
+  std::int64_t in = 3 * options_.particles_ + options_.time_embedding_;
+  for (std::int64_t i = 0; i < options_.layers_; ++i) {
+    linears_.push_back(register_module("hidden" + std::to_string(i), torch::nn::Linear(in, options_.hidden_)));
+    in = options_.hidden_;
+  }
+  linears_.push_back(register_module("out", torch::nn::Linear(in, 3 * options_.particles_)));
+  zero_init(linears_.back());
+}
+
+void MlpNetworkImpl::reset_parameters(at::Generator& gen) {
+  for (std::size_t i = 0; i + 1 < linears_.size(); ++i) uniform_init(linears_[i], gen);
+  zero_init(linears_.back());
+}
+
+at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
+  check_input(q, t, options_.particles_);
+  at::Tensor x = at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
+  for (std::size_t i = 0; i + 1 < linears_.size(); ++i) x = F::silu(linears_[i]->forward(x));
+  return linears_.back()->forward(x).view_as(q);
+}
+
+TransformerNetworkImpl::TransformerNetworkImpl(const NetworkOptions& options) : options_(options) {
+  options_.validate();
+  const std::int64_t d = options_.model_dim_;
+  embed_ = register_module("embed", torch::nn::Linear(7 + options_.time_embedding_, d));
+  for (std::int64_t i = 0; i < options_.blocks_; ++i) {
+    const std::string name = "block" + std::to_string(i) + "_";
+    Block b;
+    b.norm1 = register_module(name + "norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    b.qkv = register_module(name + "qkv", torch::nn::Linear(d, 3 * d));
+    b.proj = register_module(name + "proj", torch::nn::Linear(d, d));
+    b.norm2 = register_module(name + "norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    b.up = register_module(name + "up", torch::nn::Linear(d, 4 * d));
+    b.down = register_module(name + "down", torch::nn::Linear(4 * d, d));
+    blocks_.push_back(b);
+  }
+  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  head_ = register_module("head", torch::nn::Linear(d, 3));
+  zero_init(head_);
+}
+
+void TransformerNetworkImpl::reset_parameters(at::Generator& gen) {
+  uniform_init(embed_, gen);
+  for (auto& b : blocks_) {
+    identity_init(b.norm1);
+    identity_init(b.norm2);
+    uniform_init(b.qkv, gen);
+    uniform_init(b.proj, gen);
+    uniform_init(b.up, gen);
+    uniform_init(b.down, gen);
+  }
+  identity_init(final_norm_);
+  zero_init(head_);
+}
+
+at::Tensor TransformerNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
+  check_input(q, t, options_.particles_);
+  const std::int64_t batch = q.size(0), n = q.size(1), d = options_.model_dim_, h = options_.heads_;
+  at::Tensor r = q.norm(2, 2, true);
+  at::Tensor features = at::cat({q, q / r.clamp_min(1e-12), at::log(r.clamp_min(1e-12)),
+                                 sinusoidal_embedding(t, options_.time_embedding_).unsqueeze(1).expand({-1, n, -1})},
+                                2);
+  at::Tensor x = embed_->forward(features);  // [B, N, d]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d / h));
+  for (auto& b : blocks_) {
+    at::Tensor qkv = b.qkv->forward(b.norm1->forward(x)).view({batch, n, 3, h, d / h}).permute({2, 0, 3, 1, 4});
+    at::Tensor attention = at::softmax(at::matmul(qkv[0], qkv[1].transpose(-2, -1)) * scale, -1);
+    at::Tensor mixed = at::matmul(attention, qkv[2]).transpose(1, 2).reshape({batch, n, d});
+    x = x + b.proj->forward(mixed);
+    x = x + b.down->forward(F::silu(b.up->forward(b.norm2->forward(x))));
+  }
+  return head_->forward(final_norm_->forward(x));
+}
+
+std::shared_ptr<QNetworkImpl> make_network(const NetworkOptions& options, std::uint64_t seed) {
+  options.validate();
+  std::shared_ptr<QNetworkImpl> net;
+  if (options.kind_ == "mlp") {
+    net = std::make_shared<MlpNetworkImpl>(options);
+  } else {
+    net = std::make_shared<TransformerNetworkImpl>(options);
+  }
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  net->reset_parameters(gen);
+  return net;
+}
+
+std::int64_t parameter_count(const torch::nn::Module& module) {
+  std::int64_t count = 0;
+  for (const auto& p : module.parameters()) count += p.numel();
+  return count;
+}
+
+}  // namespace phasegen

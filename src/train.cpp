@@ -1,0 +1,382 @@
+#include "phasegen/train.hpp"
+
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+
+#include "io/atomic_file.hpp"
+#include "phasegen/error.hpp"
+#include "phasegen/phasespace.hpp"
+#include "phasegen/version.hpp"
+
+namespace phasegen {
+
+namespace {
+
+constexpr const char* kFormat = "phasegen-checkpoint-1";
+constexpr double kPi = 3.14159265358979323846;
+constexpr std::int64_t kValidationBatches = 8;
+
+// A seed for the stream (seed, purpose, index): splitmix64 of their combination.
+std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {
+  std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL + purpose * 0xBF58476D1CE4E5B9ULL + index + 0x94D049BB133111EBULL;
+  for (int i = 0; i < 2; ++i) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+  }
+  return z;
+}
+
+enum Purpose : std::uint64_t { kSplit = 1, kEpoch = 2, kStep = 3, kValidation = 4 };
+
+at::Tensor curve_tensor(const std::vector<std::pair<std::int64_t, double>>& curve) {
+  at::Tensor t = at::empty({static_cast<std::int64_t>(curve.size()), 2}, at::kDouble);
+  for (std::size_t i = 0; i < curve.size(); ++i) {
+    t[i][0] = static_cast<double>(curve[i].first);
+    t[i][1] = curve[i].second;
+  }
+  return t;
+}
+
+std::vector<std::pair<std::int64_t, double>> curve_from(const at::Tensor& t) {
+  std::vector<std::pair<std::int64_t, double>> curve;
+  for (std::int64_t i = 0; i < t.size(0); ++i) {
+    curve.emplace_back(static_cast<std::int64_t>(t[i][0].item<double>()), t[i][1].item<double>());
+  }
+  return curve;
+}
+
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
+  c10::IValue value;
+  PHASEGEN_CHECK(archive.try_read(key, value) && value.isString(), "'", path,
+                 "' is not a phasegen checkpoint: it has no '", key, "' entry");
+  return value.toStringRef();
+}
+
+std::int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
+  c10::IValue value;
+  PHASEGEN_CHECK(archive.try_read(key, value) && value.isInt(), "'", path,
+                 "' is not a phasegen checkpoint: it has no '", key, "' entry");
+  return value.toInt();
+}
+
+// Opens a checkpoint archive, turning LibTorch's errors into one clear message.
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  std::error_code ec;
+  PHASEGEN_CHECK(std::filesystem::is_regular_file(path, ec), "cannot read checkpoint '", path, "': no such file");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    throw Error(detail::concat("'", path, "' is not a readable checkpoint (truncated or corrupt?): ",
+                               why.substr(0, why.find('\n'))));
+  }
+  PHASEGEN_CHECK(read_string(archive, "format", path) == kFormat, "'", path,
+                 "' is a checkpoint of another format: expected ", kFormat);
+  return archive;
+}
+
+void check_same(const std::string& what, const std::string& stored, const std::string& expected,
+                const std::string& path) {
+  if (stored == expected) return;
+  auto first_line_difference = [](const std::string& a, const std::string& b) {
+    std::istringstream sa(a), sb(b);
+    std::string la, lb;
+    while (true) {
+      const bool ga = static_cast<bool>(std::getline(sa, la)), gb = static_cast<bool>(std::getline(sb, lb));
+      if (!ga && !gb) return std::string("(same lines, different layout)");
+      if (!ga) la = "(nothing)";
+      if (!gb) lb = "(nothing)";
+      if (la != lb) return "checkpoint has '" + la + "', this run has '" + lb + "'";
+    }
+  };
+  throw Error(detail::concat("checkpoint '", path, "' is from another model: its ", what, " differs (",
+                             first_line_difference(stored, expected), ")"));
+}
+
+}  // namespace
+
+void TrainOptions::validate() const {
+  PHASEGEN_CHECK(batch >= 1, "batch: expected a batch size >= 1, but got ", batch);
+  PHASEGEN_CHECK(steps > 0 || epochs > 0, "epochs: expected epochs >= 1 or steps >= 1, but got epochs = ", epochs,
+                 ", steps = ", steps);
+  PHASEGEN_CHECK(lr > 0 && std::isfinite(lr), "lr: expected a positive learning rate, but got ", lr);
+  PHASEGEN_CHECK(weight_decay >= 0, "weight_decay: expected >= 0, but got ", weight_decay);
+  PHASEGEN_CHECK(clip >= 0, "clip: expected >= 0, but got ", clip);
+  PHASEGEN_CHECK(warmup >= 0, "warmup: expected >= 0, but got ", warmup);
+  PHASEGEN_CHECK(ema >= 0 && ema < 1, "ema: expected a decay in [0, 1), but got ", ema);
+  PHASEGEN_CHECK(validation_fraction >= 0 && validation_fraction < 1,
+                 "validation_fraction: expected a fraction in [0, 1), but got ", validation_fraction);
+  PHASEGEN_CHECK(validate_every >= 1 && checkpoint_every >= 1,
+                 "validate_every and checkpoint_every: expected >= 1, but got ", validate_every, " and ",
+                 checkpoint_every);
+  PHASEGEN_CHECK(!checkpoint.empty(), "checkpoint: expected a checkpoint path");
+}
+
+std::string to_key_values(const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string text;
+  for (const auto& [k, v] : entries) text += k + " = " + v + "\n";
+  return text;
+}
+
+std::string key_value(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string line;
+  const std::string prefix = key + " = ";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
+  }
+  throw Error(detail::concat("missing setting '", key, "'"));
+}
+
+std::string network_to_text(const NetworkOptions& o) {
+  return to_key_values({{"kind", o.kind_},
+                        {"particles", std::to_string(o.particles_)},
+                        {"hidden", std::to_string(o.hidden_)},
+                        {"layers", std::to_string(o.layers_)},
+                        {"time_embedding", std::to_string(o.time_embedding_)},
+                        {"model_dim", std::to_string(o.model_dim_)},
+                        {"blocks", std::to_string(o.blocks_)},
+                        {"heads", std::to_string(o.heads_)}});
+}
+
+NetworkOptions network_from_text(const std::string& text) {
+  auto integer = [&](const std::string& key) { return std::stoll(key_value(text, key)); };
+  return NetworkOptions()
+      .kind(key_value(text, "kind"))
+      .particles(integer("particles"))
+      .hidden(integer("hidden"))
+      .layers(integer("layers"))
+      .time_embedding(integer("time_embedding"))
+      .model_dim(integer("model_dim"))
+      .blocks(integer("blocks"))
+      .heads(integer("heads"));
+}
+
+Trainer::Trainer(std::shared_ptr<QNetworkImpl> net, LossFunction loss, TrainOptions options, ModelInfo info)
+    : net_(std::move(net)), loss_(std::move(loss)), options_(std::move(options)), info_(std::move(info)) {
+  options_.validate();
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      net_->parameters(), torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay));
+  if (options_.ema > 0) {
+    at::NoGradGuard no_grad;
+    for (const auto& p : net_->parameters()) ema_.push_back(p.detach().clone());
+  }
+}
+
+std::int64_t Trainer::total_steps(std::int64_t train_events) const {
+  if (options_.steps > 0) return options_.steps;
+  return options_.epochs * std::max<std::int64_t>(1, train_events / options_.batch);
+}
+
+double Trainer::learning_rate(std::int64_t step, std::int64_t total) const {
+  if (step < options_.warmup) return options_.lr * static_cast<double>(step + 1) / static_cast<double>(options_.warmup);
+  const double span = static_cast<double>(std::max<std::int64_t>(1, total - options_.warmup));
+  const double progress = static_cast<double>(step - options_.warmup) / span;
+  return options_.lr * 0.5 * (1.0 + std::cos(kPi * std::min(1.0, progress)));
+}
+
+void Trainer::save_checkpoint() const {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string(kFormat)));
+  archive.write("model", c10::IValue(info_.model));
+  archive.write("network", c10::IValue(info_.network));
+  archive.write("settings", c10::IValue(info_.settings));
+  archive.write("card", c10::IValue(info_.card));
+  archive.write("data", c10::IValue(info_.data));
+  archive.write("version", c10::IValue(std::string(kVersion)));
+  archive.write("commit", c10::IValue(std::string(kGitCommit)));
+  archive.write("step", c10::IValue(step_));
+  archive.write("seed", c10::IValue(static_cast<std::int64_t>(options_.seed)));
+  torch::serialize::OutputArchive weights;
+  net_->save(weights);
+  archive.write("weights", weights);
+  if (!ema_.empty()) {
+    torch::serialize::OutputArchive ema;
+    for (std::size_t i = 0; i < ema_.size(); ++i) ema.write(std::to_string(i), ema_[i]);
+    archive.write("ema", ema);
+  }
+  torch::serialize::OutputArchive optimizer;
+  optimizer_->save(optimizer);
+  archive.write("optimizer", optimizer);
+  archive.write("train_curve", curve_tensor(curves_.train_curve));
+  archive.write("validation_curve", curve_tensor(curves_.validation_curve));
+  detail::AtomicFile file(options_.checkpoint);
+  archive.save_to(file.stream());
+  file.commit();
+}
+
+void Trainer::resume() {
+  const std::string& path = options_.checkpoint;
+  torch::serialize::InputArchive archive = open_archive(path);
+  check_same("model", read_string(archive, "model", path), info_.model, path);
+  check_same("network", read_string(archive, "network", path), info_.network, path);
+  check_same("settings", read_string(archive, "settings", path), info_.settings, path);
+  PHASEGEN_CHECK(read_int(archive, "seed", path) == static_cast<std::int64_t>(options_.seed), "checkpoint '", path,
+                 "' was trained with seed ", read_int(archive, "seed", path), ", but this run has seed ",
+                 options_.seed, ": resuming would not repeat the run");
+  try {
+    torch::serialize::InputArchive weights;
+    archive.read("weights", weights);
+    net_->load(weights);
+    if (!ema_.empty()) {
+      torch::serialize::InputArchive ema;
+      PHASEGEN_CHECK(archive.try_read("ema", ema), "checkpoint '", path, "' has no EMA weights, but this run keeps them");
+      at::NoGradGuard no_grad;
+      for (std::size_t i = 0; i < ema_.size(); ++i) ema.read(std::to_string(i), ema_[i]);
+    }
+    torch::serialize::InputArchive optimizer;
+    archive.read("optimizer", optimizer);
+    optimizer_->load(optimizer);
+    at::Tensor train_curve, validation_curve;
+    archive.read("train_curve", train_curve);
+    archive.read("validation_curve", validation_curve);
+    curves_.train_curve = curve_from(train_curve);
+    curves_.validation_curve = curve_from(validation_curve);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    throw Error(detail::concat("checkpoint '", path, "' does not fit this model: ", why.substr(0, why.find('\n'))));
+  }
+  step_ = read_int(archive, "step", path);
+}
+
+double Trainer::validation_loss(const at::Tensor& events) {
+  at::Generator gen = make_generator(stream_seed(options_.seed, kValidation, 0));
+  double sum = 0.0;
+  std::int64_t batches = 0;
+  for (std::int64_t start = 0; start < events.size(0) && batches < kValidationBatches; start += options_.batch) {
+    at::Tensor batch = events.narrow(0, start, std::min(options_.batch, events.size(0) - start));
+    sum += loss_(*net_, batch, gen).item<double>();
+    ++batches;
+  }
+  return batches > 0 ? sum / static_cast<double>(batches) : std::numeric_limits<double>::quiet_NaN();
+}
+
+TrainResult Trainer::run(const at::Tensor& events, const std::function<void(const StepReport&)>& on_step,
+                         const std::function<bool()>& should_stop) {
+  PHASEGEN_CHECK(events.dim() == 3 && events.size(2) == 4, "training data: expected events [n, N, 4], but got ",
+                 events.sizes());
+  const std::int64_t n = events.size(0);
+  std::int64_t n_validation = static_cast<std::int64_t>(options_.validation_fraction * static_cast<double>(n));
+  if (options_.validation_fraction > 0 && n_validation == 0 && n >= 2) n_validation = 1;
+  at::Generator split_gen = make_generator(stream_seed(options_.seed, kSplit, 0));
+  at::Tensor order = at::randperm(n, split_gen, at::kLong);
+  at::Tensor validation = events.index_select(0, order.narrow(0, 0, n_validation));
+  at::Tensor train = events.index_select(0, order.narrow(0, n_validation, n - n_validation));
+  const std::int64_t n_train = train.size(0);
+  PHASEGEN_CHECK(options_.batch <= n_train, "batch: expected a batch of at most the ", n_train,
+                 " training events (after holding out ", n_validation, " for validation), but got ", options_.batch);
+  const std::int64_t per_epoch = n_train / options_.batch;
+  const std::int64_t total = total_steps(n_train);
+  std::int64_t last_good_checkpoint = -1;
+  {
+    std::error_code ec;
+    if (std::filesystem::exists(options_.checkpoint, ec)) last_good_checkpoint = step_;
+  }
+  TrainResult& result = curves_;
+  double last_validation = result.validation_curve.empty() ? std::numeric_limits<double>::quiet_NaN()
+                                                           : result.validation_curve.back().second;
+  at::Tensor permutation;
+  std::int64_t permutation_epoch = -1;
+  double loss_value = 0.0;
+  while (step_ < total) {
+    const std::int64_t epoch = step_ / per_epoch, position = step_ % per_epoch;
+    if (epoch != permutation_epoch) {
+      at::Generator epoch_gen = make_generator(stream_seed(options_.seed, kEpoch, static_cast<std::uint64_t>(epoch)));
+      permutation = at::randperm(n_train, epoch_gen, at::kLong);
+      permutation_epoch = epoch;
+    }
+    at::Tensor batch = train.index_select(0, permutation.narrow(0, position * options_.batch, options_.batch));
+    at::Generator step_gen = make_generator(stream_seed(options_.seed, kStep, static_cast<std::uint64_t>(step_)));
+    const double lr = learning_rate(step_, total);
+    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer_->zero_grad();
+    at::Tensor loss = loss_(*net_, batch, step_gen);
+    loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      throw Error(detail::concat("step ", step_ + 1, ": the training loss is ", loss_value, "; stopped. ",
+                                 last_good_checkpoint >= 0
+                                     ? detail::concat("The last good checkpoint, '", options_.checkpoint,
+                                                      "' (step ", last_good_checkpoint, "), is kept")
+                                     : std::string("No checkpoint was written yet"),
+                                 "; try a lower lr or clip"));
+    }
+    loss.backward();
+    if (options_.clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), options_.clip);
+    optimizer_->step();
+    if (!ema_.empty()) {
+      at::NoGradGuard no_grad;
+      auto params = net_->parameters();
+      for (std::size_t i = 0; i < ema_.size(); ++i) ema_[i].mul_(options_.ema).add_(params[i].detach(), 1.0 - options_.ema);
+    }
+    ++step_;
+    const bool last = step_ == total;
+    if (step_ % options_.validate_every == 0 || last) {
+      last_validation = n_validation > 0 ? validation_loss(validation) : std::numeric_limits<double>::quiet_NaN();
+      result.train_curve.emplace_back(step_, loss_value);
+      result.validation_curve.emplace_back(step_, last_validation);
+    }
+    if (on_step) on_step({step_, total, loss_value, lr, last_validation});
+    const bool stop = should_stop && should_stop();
+    if (step_ % options_.checkpoint_every == 0 || last || stop) {
+      save_checkpoint();
+      last_good_checkpoint = step_;
+    }
+    if (stop) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  result.steps_done = step_;
+  result.last_loss = loss_value;
+  result.last_validation_loss = last_validation;
+  return result;
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  torch::serialize::InputArchive archive = open_archive(path);
+  Checkpoint c;
+  c.info.model = read_string(archive, "model", path);
+  c.info.network = read_string(archive, "network", path);
+  c.info.settings = read_string(archive, "settings", path);
+  c.info.card = read_string(archive, "card", path);
+  c.info.data = read_string(archive, "data", path);
+  c.version = read_string(archive, "version", path);
+  c.commit = read_string(archive, "commit", path);
+  c.step = read_int(archive, "step", path);
+  try {
+    c.net = make_network(network_from_text(c.info.network));
+    torch::serialize::InputArchive weights;
+    archive.read("weights", weights);
+    c.net->load(weights);
+    torch::serialize::InputArchive ema;
+    if (archive.try_read("ema", ema)) {
+      at::NoGradGuard no_grad;
+      auto params = c.net->parameters();
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        at::Tensor shadow;
+        ema.read(std::to_string(i), shadow);
+        params[i].copy_(shadow);
+      }
+      c.ema = true;
+    }
+  } catch (const Error& e) {
+    throw Error(detail::concat("checkpoint '", path, "': ", e.what()));
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    throw Error(detail::concat("checkpoint '", path, "' is damaged: ", why.substr(0, why.find('\n'))));
+  }
+  return c;
+}
+
+}  // namespace phasegen

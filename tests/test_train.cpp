@@ -1,0 +1,147 @@
+#include "phasegen/train.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "phasegen/models.hpp"
+#include "phasegen/targets.hpp"
+#include "test_util.hpp"
+
+namespace phasegen {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / ("phasegen-train-" + std::to_string(::getpid()) + "-" + info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    TargetSpec muon;
+    muon.kind = TargetKind::kMuon;
+    at::Generator gen = make_generator(1);
+    events_ = EventGenerator(muon).generate(3000, gen);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  TrainOptions options(const std::string& name, std::int64_t steps) const {
+    TrainOptions o;
+    o.batch = 128;
+    o.steps = steps;
+    o.lr = 3e-3;
+    o.warmup = 5;
+    o.ema = 0.9;
+    o.validate_every = 5;
+    o.checkpoint_every = 7;
+    o.checkpoint = (dir_ / name).string();
+    o.seed = 3;
+    return o;
+  }
+
+  static NetworkOptions small() { return NetworkOptions().particles(3).hidden(32).layers(2).time_embedding(16); }
+
+  ModelInfo info() const {
+    ModelInfo i;
+    i.model = "langevin";
+    i.network = network_to_text(small());
+    i.settings = model_.settings_text();
+    i.card = "[train]\n";
+    i.data = "particles = 3\npdg_ids = 11 14 -12\n";
+    return i;
+  }
+
+  // Trains and returns the loss of every step.
+  std::vector<double> train(Trainer& trainer, const at::Tensor& events) {
+    std::vector<double> losses;
+    trainer.run(events, [&](const StepReport& r) { losses.push_back(r.loss); });
+    return losses;
+  }
+
+  fs::path dir_;
+  at::Tensor events_;
+  LangevinModel model_{[] {
+                         DiffusionOptions o;
+                         o.divergence = "hutchinson";
+                         return o;
+                       }(),
+                       LiftOptions::random(), 1.0};
+};
+
+TEST_F(TrainTest, ASmallRunsLossFalls) {
+  Trainer trainer(make_network(small()), model_.loss_function(), options("fall.ckpt", 120), info());
+  std::vector<double> losses = train(trainer, events_);
+  ASSERT_EQ(losses.size(), 120u);
+  double first = 0, last = 0;
+  for (int i = 0; i < 20; ++i) first += losses[i], last += losses[100 + i];
+  EXPECT_LT(last / 20, first / 20 - 0.05) << "first " << first / 20 << ", last " << last / 20;
+}
+
+TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedOne) {
+  Trainer straight(make_network(small()), model_.loss_function(), options("a.ckpt", 30), info());
+  std::vector<double> reference = train(straight, events_);
+
+  Trainer first(make_network(small()), model_.loss_function(), options("b.ckpt", 30), info());
+  std::vector<double> head;
+  first.run(events_, [&](const StepReport& r) { head.push_back(r.loss); }, [&] { return head.size() == 12; });
+  ASSERT_EQ(first.step(), 12);
+  Trainer second(make_network(small()), model_.loss_function(), options("b.ckpt", 30), info());
+  second.resume();
+  EXPECT_EQ(second.step(), 12);
+  std::vector<double> tail = train(second, events_);
+  ASSERT_EQ(tail.size(), 18u);
+  for (std::size_t i = 0; i < 12; ++i) EXPECT_EQ(head[i], reference[i]) << "step " << i + 1;
+  for (std::size_t i = 0; i < 18; ++i) EXPECT_EQ(tail[i], reference[12 + i]) << "step " << 13 + i;
+  // The final checkpoints hold the same weights.
+  Checkpoint a = load_checkpoint((dir_ / "a.ckpt").string());
+  Checkpoint b = load_checkpoint((dir_ / "b.ckpt").string());
+  EXPECT_EQ(a.step, 30);
+  EXPECT_TRUE(a.ema);
+  auto pa = a.net->parameters(), pb = b.net->parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(at::equal(pa[i], pb[i]));
+}
+
+TEST_F(TrainTest, NanLossStopsWithTheStepAndKeepsTheLastGoodCheckpoint) {
+  int calls = 0;
+  LossFunction base = model_.loss_function();
+  LossFunction poisoned = [&](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
+    at::Tensor loss = base(net, events, gen);
+    return ++calls == 9 ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
+  };
+  TrainOptions o = options("nan.ckpt", 20);
+  o.validate_every = 100;
+  Trainer trainer(make_network(small()), poisoned, o, info());
+  EXPECT_ERROR_CONTAINS(trainer.run(events_), "step 9: the training loss is nan; stopped. The last good checkpoint");
+  EXPECT_EQ(load_checkpoint(o.checkpoint).step, 7);
+}
+
+TEST_F(TrainTest, ForeignTruncatedAndMissingCheckpointsAreRefused) {
+  Trainer trainer(make_network(small()), model_.loss_function(), options("m.ckpt", 7), info());
+  train(trainer, events_);
+  ModelInfo other = info();
+  other.network = network_to_text(small().hidden(64));
+  Trainer wrong(make_network(small().hidden(64)), model_.loss_function(), options("m.ckpt", 7), other);
+  EXPECT_ERROR_CONTAINS(wrong.resume(), "is from another model: its network differs (checkpoint has 'hidden = 32'");
+  const std::string path = (dir_ / "m.ckpt").string();
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  {
+    std::ofstream out((dir_ / "cut.ckpt").string(), std::ios::binary);
+    out << bytes.substr(0, bytes.size() / 2);
+  }
+  EXPECT_ERROR_CONTAINS(load_checkpoint((dir_ / "cut.ckpt").string()), "is not a readable checkpoint (truncated or corrupt?)");
+  EXPECT_ERROR_CONTAINS(load_checkpoint((dir_ / "absent.ckpt").string()), "no such file");
+  TrainOptions big = options("big.ckpt", 5);
+  big.batch = 4000;
+  Trainer too_big(make_network(small()), model_.loss_function(), big, info());
+  EXPECT_ERROR_CONTAINS(too_big.run(events_), "batch: expected a batch of at most the 2850 training events");
+}
+
+}  // namespace
+}  // namespace phasegen
