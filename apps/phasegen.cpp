@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(std::string(e.what()) + " (see phasegen --help)", kUserError);
   } catch (const phasegen::cli::Interrupted& e) {
-    return fail(e.what(), kInterrupted);
+    std::cerr << "phasegen: " << e.what() << std::endl;
+    return kInterrupted;
   } catch (const phasegen::Error& e) {
     return fail(e.what(), kUserError);
   } catch (const std::exception& e) {

@@ -1,13 +1,13 @@
 // phasegen sample: events from a trained checkpoint, optionally with the states of the reverse path.
-#include <torch/csrc/jit/serialization/pickle.h>
+#include <unistd.h>
 
-#include <ATen/core/Dict.h>
-
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
-#include "../src/io/atomic_file.hpp"
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "output_set.hpp"
@@ -54,6 +54,12 @@ void run_sample(const SampleFlags& f) {
   PHASEGEN_CHECK(!trajectory || format_from_path(f.trajectory_out) == EventFormat::kPt,
                  "--trajectory-out: expected a .pt file, but got '", f.trajectory_out, "'");
   PHASEGEN_CHECK(f.trajectory_events >= 1, "--trajectory-events: expected >= 1, but got ", f.trajectory_events);
+  if (trajectory) {
+    // Fail before sampling, not after it, when the trajectory cannot be written.
+    const std::filesystem::path parent = std::filesystem::path(f.trajectory_out).parent_path();
+    const std::string dir = parent.empty() ? "." : parent.string();
+    PHASEGEN_CHECK(::access(dir.c_str(), W_OK) == 0, "cannot write '", f.trajectory_out, "': ", std::strerror(errno));
+  }
 
   Checkpoint checkpoint = load_checkpoint(f.checkpoint);
   PHASEGEN_CHECK(checkpoint.info.model == "langevin", "checkpoint '", f.checkpoint, "' holds a '",
@@ -79,8 +85,6 @@ void run_sample(const SampleFlags& f) {
                           {"variance", diffusion.variance},
                           {"card", checkpoint.info.card}};
   OutputSet outputs(f.outputs, wopts);
-  std::unique_ptr<detail::AtomicFile> trajectory_file;
-  if (trajectory) trajectory_file = std::make_unique<detail::AtomicFile>(f.trajectory_out);
 
   at::Generator gen = make_generator(static_cast<std::uint64_t>(f.seed));
   std::vector<std::int64_t> steps;
@@ -101,14 +105,7 @@ void run_sample(const SampleFlags& f) {
                                  states.push_back(events.narrow(0, 0, keep).clone());
                                });
   });
-  if (trajectory) {
-    c10::Dict<std::string, at::Tensor> dict;
-    dict.insert("steps", at::tensor(steps, at::kLong));
-    dict.insert("events", at::stack(states, 0));
-    const std::vector<char> bytes = torch::jit::pickle_save(c10::IValue(dict));
-    trajectory_file->stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    trajectory_file->commit();
-  }
+  if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(steps, at::kLong), at::stack(states, 0)});
   std::cout << "phasegen sample: " << f.events << " events from '" << f.checkpoint << "' (step " << checkpoint.step
             << (checkpoint.ema ? ", EMA weights" : "") << "), seed " << f.seed << "\n"
             << "  model               " << model.description() << "\n"

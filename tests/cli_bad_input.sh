@@ -82,6 +82,25 @@ expect_failure "has events of N = 4 particles, but the truth" compare "$work/goo
 expect_failure "has sqrt_s = 20 GeV, but the truth" compare "$work/good.pt" "$work/twenty.pt"
 expect_failure "--observables: unknown observable 'E_7' for N = 3" compare "$work/good.pt" "$work/good.pt" --observables E_7
 
+# Training and sampling.
+"$PHASEGEN" data --target muon --events 300 --out "$work/muon.pt" >/dev/null
+printf '[model]\nnetwork = "resnet"\n[train]\ndata = "%s"\ncheckpoint = "%s"\n' "$work/muon.pt" "$out/m.ckpt" >"$work/resnet.toml"
+expect_failure "network: unknown network 'resnet': expected mlp or transformer" train --card "$work/resnet.toml"
+expect_failure "schedule: unknown schedule 'cosine': expected paper or extended" train --card "$work/resnet.toml" --network mlp --schedule cosine
+printf '[model]\nnetwork = "mlp"\nwidth = 3\n' >"$work/width.toml"
+expect_failure "width.toml:3: unknown key 'width' in [model]" train --card "$work/width.toml"
+expect_failure "batch: expected a batch of at most the 285 training events" train --data "$work/muon.pt" --checkpoint "$out/m.ckpt" --batch 1024 --steps 5
+expect_failure "no such file" sample --checkpoint "$work/absent.ckpt" --out "$out/s.pt"
+expect_failure "is not a readable checkpoint" sample --checkpoint "$work/muon.pt" --out "$out/s.pt"
+printf '[model]\nhidden = 8\nlayers = 1\n[train]\nbatch = 64\nsteps = 2\n' >"$work/small.toml"
+"$PHASEGEN" train --card "$work/small.toml" --data "$work/muon.pt" --checkpoint "$work/small.ckpt" >/dev/null
+head -c 2000 "$work/small.ckpt" >"$work/cut.ckpt"
+expect_failure "cut.ckpt' is not a readable checkpoint (truncated or corrupt?)" sample --checkpoint "$work/cut.ckpt" --out "$out/s.pt"
+printf '[model]\nhidden = 9\nlayers = 1\n[train]\nbatch = 64\nsteps = 4\n' >"$work/other.toml"
+cp "$work/small.ckpt" "$work/other.ckpt"
+expect_failure "is from another model: its network differs" train --card "$work/other.toml" --data "$work/muon.pt" --checkpoint "$work/other.ckpt" --resume
+expect_failure "--trajectory-every needs --trajectory-out" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --trajectory-every 10
+
 # An interrupt stops the run and leaves nothing behind.
 "$PHASEGEN" phasespace --events 2000000000 --out "$out/long.lhe" >"$work/stdout" 2>"$work/stderr" &
 pid=$!

@@ -87,6 +87,19 @@ struct ReadOptions {
 /// Reads and validates every event of `path`.
 EventSet read_events(const std::string& path, const ReadOptions& options = {});
 
+/// States along a sampler's path, mapped to phase space.
+struct Trajectory {
+  at::Tensor steps;   ///< [S] int64, the diffusion step t of each state (T first, 0 last)
+  at::Tensor events;  ///< [S, n, N, 4] float64
+};
+
+/// Writes a trajectory atomically as a .pt file holding the dict {"steps": ..., "events": ...}
+/// (Python: d = torch.load(path); d["events"][k] are the events at step d["steps"][k]).
+void write_trajectory(const std::string& path, const Trajectory& trajectory);
+
+/// Reads a trajectory back, validating the events of every state like read_events.
+Trajectory read_trajectory(const std::string& path, const ReadOptions& options = {});
+
 /// Throws phasegen::Error naming `source` and the first offending event (numbered from 1) unless
 /// every event of `momenta` [n, N, 4] is massless, in its CM frame and at `sqrt_s`.
 void validate_events(const at::Tensor& momenta, double sqrt_s, double tolerance,

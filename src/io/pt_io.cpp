@@ -1,6 +1,8 @@
 // .pt files: one tensor pickled as torch.save writes it, so that Python's torch.load opens it.
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include <ATen/core/Dict.h>
+
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -76,3 +78,52 @@ RawEvents read_pt(const std::string& path) {
 }
 
 }  // namespace phasegen::detail
+
+namespace phasegen {
+
+void write_trajectory(const std::string& path, const Trajectory& trajectory) {
+  PHASEGEN_CHECK(format_from_path(path) == EventFormat::kPt, "trajectory: expected a .pt file, but got '", path, "'");
+  PHASEGEN_CHECK(trajectory.events.dim() == 4 && trajectory.events.size(3) == 4 && trajectory.steps.dim() == 1 &&
+                     trajectory.steps.size(0) == trajectory.events.size(0),
+                 "trajectory: expected steps [S] and events [S, n, N, 4], but got ", trajectory.steps.sizes(), " and ",
+                 trajectory.events.sizes());
+  detail::AtomicFile file(path);
+  c10::Dict<std::string, at::Tensor> dict;
+  dict.insert("steps", trajectory.steps.to(at::kCPU, at::kLong).contiguous());
+  dict.insert("events", trajectory.events.to(at::kCPU, at::kDouble).contiguous());
+  const std::vector<char> bytes = torch::jit::pickle_save(c10::IValue(dict));
+  file.stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  file.commit();
+}
+
+Trajectory read_trajectory(const std::string& path, const ReadOptions& options) {
+  detail::check_readable(path);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Trajectory t;
+  try {
+    c10::IValue value = torch::jit::pickle_load(bytes);
+    PHASEGEN_CHECK(value.isGenericDict(), "'", path, "': expected a trajectory dict {steps, events}");
+    auto dict = value.toGenericDict();
+    PHASEGEN_CHECK(dict.contains("steps") && dict.contains("events"), "'", path,
+                   "': expected a trajectory dict with keys 'steps' and 'events'");
+    t.steps = dict.at("steps").toTensor();
+    t.events = dict.at("events").toTensor();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    throw Error(detail::concat("'", path, "' is not a readable trajectory file (truncated or corrupt?): ",
+                               why.substr(0, why.find('\n'))));
+  }
+  PHASEGEN_CHECK(t.events.dim() == 4 && t.events.size(3) == 4 && t.steps.size(0) == t.events.size(0), "'", path,
+                 "': expected steps [S] and events [S, n, N, 4], but got ", t.steps.sizes(), " and ", t.events.sizes());
+  const double sqrt_s = t.events[0][0].select(1, 0).sum().item<double>();
+  for (std::int64_t k = 0; k < t.events.size(0); ++k) {
+    validate_events(t.events[k], sqrt_s, options.tolerance,
+                    detail::concat("'", path, "' state ", k + 1, " (step ", t.steps[k].item<std::int64_t>(), ")"));
+  }
+  return t;
+}
+
+}  // namespace phasegen
