@@ -180,16 +180,12 @@ void run_data(DataFlags& flags) {
   if (!flags.card.empty()) card.load(flags.card);
   for (auto& [option, key] : flags.given) {
     if (option->count() == 0) continue;
-    if (key == "target" || key == "in" || key == "out" || key == "test_out") {
-      card.set(key, option->as<std::string>());
-    } else if (key == "sqrt_s" || key == "msq" || key == "xi_max") {
-      card.set(key, option->as<double>());
-    } else if (key == "symmetrize") {
+    if (key == "symmetrize") {
       card.set(key, true);
     } else if (key == "shuffle") {
       card.set(key, false);  // --no-shuffle
     } else {
-      card.set(key, option->as<std::int64_t>());
+      card.set_text(key, option->as<std::string>(), option->get_name());
     }
   }
   const std::string target = card.get_string("target");

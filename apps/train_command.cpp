@@ -158,14 +158,7 @@ void run_train(TrainFlags& flags) {
   for (auto& [option, where] : flags.given) {
     if (option->count() == 0) continue;
     CardSection& table = where.first == "model" ? model : train;
-    const std::string& key = where.second;
-    if (key == "data" || key == "checkpoint" || key == "network" || key == "schedule" || key == "divergence") {
-      table.set(key, option->as<std::string>());
-    } else if (key == "lr") {
-      table.set(key, option->as<double>());
-    } else {
-      table.set(key, option->as<std::int64_t>());
-    }
+    table.set_text(where.second, option->as<std::string>(), option->get_name());
   }
   PHASEGEN_CHECK(model.get_string("kind") == "langevin", "kind: unknown model '", model.get_string("kind"),
                  "': expected langevin");

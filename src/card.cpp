@@ -108,6 +108,33 @@ void CardSection::set(const std::string& key, CardValue value) {
   values_[key] = std::move(value);
 }
 
+void CardSection::set_text(const std::string& key, const std::string& text, const std::string& flag) {
+  const CardField& f = field(key);
+  std::size_t used = 0;
+  try {
+    switch (f.type) {
+      case CardType::kInt: {
+        const std::int64_t v = std::stoll(text, &used);
+        if (used == text.size()) return set(key, v);
+        break;
+      }
+      case CardType::kFloat: {
+        const double v = std::stod(text, &used);
+        if (used == text.size()) return set(key, v);
+        break;
+      }
+      case CardType::kBool:
+        if (text == "true" || text == "false") return set(key, text == "true");
+        break;
+      case CardType::kString:
+        return set(key, text);
+    }
+  } catch (const std::logic_error&) {
+    // falls through to the message below
+  }
+  throw Error(detail::concat(flag, ": expected ", type_name(f.type), ", but got '", text, "'"));
+}
+
 bool CardSection::has(const std::string& key) const { return values_.count(key) > 0; }
 
 void CardSection::erase(const std::string& key) {

@@ -38,6 +38,21 @@ TEST(RunCard, ResolvedCardReadsBackToTheSameValues) {
   EXPECT_EQ(text.rfind("[data]\n", 0), 0u);
 }
 
+TEST(RunCard, FlagTextIsParsedByTheKeysType) {
+  CardSection card = schema();
+  card.set_text("events", "250", "--events");
+  card.set_text("msq", "1e-4", "--msq");
+  card.set_text("symmetrize", "true", "--symmetrize");
+  card.set_text("target", "aps", "--target");
+  EXPECT_EQ(card.get_int("events"), 250);
+  EXPECT_EQ(card.get_double("msq"), 1e-4);
+  EXPECT_TRUE(card.get_bool("symmetrize"));
+  EXPECT_EQ(card.get_string("target"), "aps");
+  EXPECT_ERROR_CONTAINS(card.set_text("events", "2.5", "--events"), "--events: expected an integer, but got '2.5'");
+  EXPECT_ERROR_CONTAINS(card.set_text("msq", "small", "--msq"), "--msq: expected a number, but got 'small'");
+  EXPECT_ERROR_CONTAINS(card.set_text("symmetrize", "yes", "--symmetrize"), "expected true or false");
+}
+
 TEST(RunCard, UnknownKeysWrongTypesAndSyntaxErrorsNameTheLine) {
   CardSection card = schema();
   EXPECT_ERROR_CONTAINS(card.load_string("[data]\ntarget = \"muon\"\nevnts = 5\n", "bad.toml"),
