@@ -8,8 +8,8 @@
 
 namespace phasegen::cli {
 
-/// A progress bar on stderr, drawn only when stderr is a terminal and redrawn at most ten
-/// times a second, so logs and pipes stay clean.
+/// A progress bar on stderr, redrawn at most ten times a second on a terminal; elsewhere (logs,
+/// pipes) a plain line at every tenth of a run once it has lasted 5 s.
 class ProgressBar {
  public:
   ProgressBar(std::string label, std::int64_t total, std::string unit);
@@ -17,7 +17,10 @@ class ProgressBar {
   void update(std::int64_t done);
   void finish();
   /// Where a resumed run starts: the rate counts from here.
-  void set_start(std::int64_t done) { first_ = done; }
+  void set_start(std::int64_t done) {
+    first_ = done;
+    last_tenth_ = total_ > 0 ? done * 10 / total_ : 0;
+  }
   /// Text shown after the counts (loss, learning rate...).
   void set_note(std::string note) { note_ = std::move(note); }
 
@@ -28,6 +31,7 @@ class ProgressBar {
   std::string unit_;
   std::string note_;
   std::int64_t first_ = 0;
+  std::int64_t last_tenth_ = 0;
   bool enabled_;
   bool finished_ = false;
   std::chrono::steady_clock::time_point start_;

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -41,7 +42,22 @@ ProgressBar::~ProgressBar() {
 }
 
 void ProgressBar::update(std::int64_t done) {
-  if (!enabled_) return;
+  if (!enabled_) {
+    // Logs and pipes get a plain line at every tenth of a run that has lasted over 5 s.
+    const std::int64_t tenth = total_ > 0 ? done * 10 / total_ : 10;
+    if (tenth > last_tenth_) {
+      last_tenth_ = tenth;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      if (elapsed > 5.0 && done < total_) {
+        const double rate = static_cast<double>(done - first_) / elapsed;
+        std::cerr << label_ << ": " << done << "/" << total_ << " " << unit_ << " (" << tenth * 10 << "%), "
+                  << format_number(rate) << " " << unit_ << "/s, ETA "
+                  << format_duration(static_cast<double>(total_ - done) / std::max(rate, 1e-9))
+                  << (note_.empty() ? "" : ", " + note_) << std::endl;
+      }
+    }
+    return;
+  }
   const auto now = std::chrono::steady_clock::now();
   if (now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
