@@ -213,10 +213,11 @@ EventGenerator::EventGenerator(TargetSpec spec) : spec_(std::move(spec)) {
   }
 }
 
-at::Tensor EventGenerator::propose(std::int64_t proposals, at::Generator& gen, at::Tensor& accepted_mask) {
+at::Tensor EventGenerator::propose(std::int64_t proposals, at::Generator& gen) {
   const double s = spec_.sqrt_s * spec_.sqrt_s;
   at::Tensor estimator;
   at::Tensor events;
+  at::Tensor accepted_mask;
   if (spec_.kind == TargetKind::kMuon) {
     events = sample_uniform_phase_space(proposals, 3, spec_.sqrt_s, gen);
     at::Tensor weight = muon_weight(events);
@@ -263,8 +264,7 @@ at::Tensor EventGenerator::generate(std::int64_t events, at::Generator& gen) {
     const double efficiency = stats_.accepted > 0 ? stats_.efficiency() : 0.5;
     const double wanted = static_cast<double>(events - have) / efficiency * 1.05 + 64.0;
     const std::int64_t proposals = std::min<std::int64_t>(kMaxProposals, static_cast<std::int64_t>(wanted));
-    at::Tensor mask;
-    at::Tensor accepted = propose(proposals, gen, mask);
+    at::Tensor accepted = propose(proposals, gen);
     stats_.proposed += proposals;
     stats_.accepted += accepted.size(0);
     parts.push_back(accepted);

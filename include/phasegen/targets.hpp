@@ -71,7 +71,8 @@ class EventGenerator {
   const GenerationStats& stats() const { return stats_; }
 
  private:
-  at::Tensor propose(std::int64_t proposals, at::Generator& gen, at::Tensor& accepted_mask);
+  // Draws `proposals` candidates, updates the statistics and returns the accepted events.
+  at::Tensor propose(std::int64_t proposals, at::Generator& gen);
   TargetSpec spec_;
   GenerationStats stats_;
 };
@@ -82,7 +83,7 @@ at::Tensor muon_weight(const at::Tensor& p);
 /// The q qbar g matrix-element factor (x1^2 + x2^2) / ((1 - x1)(1 - x2)), x_i = 2 E_i / sqrt_s.
 at::Tensor qqg_weight(const at::Tensor& p, double sqrt_s);
 
-/// Antenna variables of emission k off the pair (a, b): xi_a = (p_a.k)/(p_a.p_b) and
+/// Antenna variables of massless emission k off the massless pair (a, b): xi_a = (p_a.k)/(p_a.p_b) and
 /// xi_b = (p_b.k)/(p_a.p_b), invariant under the RAMBO map. Each argument [n, 4] -> [n, 2].
 at::Tensor antenna_variables(const at::Tensor& pa, const at::Tensor& pb, const at::Tensor& k);
 
