@@ -1,0 +1,102 @@
+#include "phasegen/flow.hpp"
+
+#include <sstream>
+#include <vector>
+
+#include "phasegen/error.hpp"
+#include "phasegen/phasespace.hpp"
+
+namespace phasegen {
+
+GaussianPrior GaussianPrior::fit(const at::Tensor& q) {
+  PHASEGEN_CHECK(q.dim() == 3 && q.size(2) == 3, "Gaussian prior: expected q of shape [n, N, 3], but got ", q.sizes());
+  at::Tensor x = q.flatten(1).to(at::kDouble);
+  const std::int64_t n = x.size(0), d = x.size(1);
+  PHASEGEN_CHECK(n > d, "Gaussian prior: expected more than ", d, " events to fit a ", d,
+                 "-dimensional covariance, but got ", n);
+  GaussianPrior g;
+  g.mean = x.mean(0);
+  at::Tensor centred = x - g.mean;
+  at::Tensor covariance = at::matmul(centred.t(), centred) / static_cast<double>(n - 1);
+  g.cholesky = at::linalg_cholesky(covariance);
+  return g;
+}
+
+at::Tensor GaussianPrior::sample(std::int64_t batch, at::Generator& gen) const {
+  const std::int64_t d = mean.size(0);
+  at::Tensor z = at::randn({batch, d}, gen, at::TensorOptions().dtype(at::kDouble));
+  return (mean + at::matmul(z, cholesky.t())).view({batch, d / 3, 3}).to(at::kFloat);
+}
+
+std::string GaussianPrior::to_text() const {
+  std::ostringstream out;
+  out.precision(17);
+  const std::int64_t d = mean.size(0);
+  out << d;
+  for (std::int64_t i = 0; i < d; ++i) out << ' ' << mean[i].item<double>();
+  at::Tensor l = cholesky.contiguous();
+  for (std::int64_t i = 0; i < d * d; ++i) out << ' ' << l.view(-1)[i].item<double>();
+  return out.str();
+}
+
+GaussianPrior GaussianPrior::from_text(const std::string& text) {
+  std::istringstream in(text);
+  std::int64_t d = 0;
+  PHASEGEN_CHECK(static_cast<bool>(in >> d) && d > 0 && d % 3 == 0, "Gaussian prior: malformed parameters");
+  std::vector<double> values(static_cast<std::size_t>(d + d * d));
+  for (auto& v : values) PHASEGEN_CHECK(static_cast<bool>(in >> v), "Gaussian prior: malformed parameters");
+  at::Tensor all = at::tensor(values, at::kDouble);
+  return {all.narrow(0, 0, d).clone(), all.narrow(0, d, d * d).view({d, d}).clone()};
+}
+
+FlowPrior flow_prior_from_name(const std::string& name) {
+  if (name == "rambo") return FlowPrior::kRambo;
+  if (name == "gaussian") return FlowPrior::kGaussian;
+  throw Error(detail::concat("prior: unknown prior '", name, "': expected rambo or gaussian"));
+}
+
+const char* flow_prior_name(FlowPrior prior) { return prior == FlowPrior::kRambo ? "rambo" : "gaussian"; }
+
+FlowMatching::FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, std::optional<GaussianPrior> gaussian)
+    : prior_(prior), solver_(solver), nfe_(nfe), gaussian_(std::move(gaussian)) {
+  steps_for_budget(solver_, nfe_);
+  PHASEGEN_CHECK(prior_ != FlowPrior::kGaussian || gaussian_.has_value(),
+                 "flow matching: the gaussian prior needs parameters fitted to the lifted data");
+}
+
+at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const {
+  if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, at::kFloat);
+  PHASEGEN_CHECK(gaussian_->mean.size(0) == 3 * particles, "flow matching: the Gaussian prior has ",
+                 gaussian_->mean.size(0) / 3, " particles, but N = ", particles, " was asked for");
+  return gaussian_->sample(batch, gen);
+}
+
+at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const {
+  const std::int64_t batch = q0.size(0);
+  at::Tensor prior = sample_prior(batch, q0.size(1), gen).to(q0.scalar_type());
+  at::Tensor t = at::rand({batch}, gen, q0.options());
+  at::Tensor tt = t.view({-1, 1, 1});
+  at::Tensor qt = (1.0 - tt) * q0 + tt * prior;
+  at::Tensor target = prior - q0;
+  return (net.forward(qt, t) - target).pow(2).flatten(1).sum(1).mean();
+}
+
+at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                const std::function<void(double t, const at::Tensor& q)>& on_state) const {
+  at::NoGradGuard no_grad;
+  at::Tensor q = sample_prior(batch, particles, gen);
+  if (on_state) on_state(1.0, q);
+  auto field = [&](const at::Tensor& x, double t) {
+    return net.forward(x, at::full({x.size(0)}, t, x.options()));
+  };
+  OdeCallback on_step;
+  if (on_state) on_step = [&](std::int64_t, double t, const at::Tensor& x) { on_state(t, x); };
+  return integrate(field, q, 1.0, 0.0, steps_for_budget(solver_, nfe_), solver_, on_step);
+}
+
+std::string FlowMatching::description() const {
+  return detail::concat("q-space flow matching, ", flow_prior_name(prior_), " prior, ", ode_solver_name(solver_), ", ",
+                        nfe_, " NFE");
+}
+
+}  // namespace phasegen

@@ -1,0 +1,97 @@
+#include "phasegen/flow.hpp"
+
+#include <torch/optim/adamw.h>
+
+#include "phasegen/observables.hpp"
+#include "phasegen/phasespace.hpp"
+#include "phasegen/stats.hpp"
+#include "phasegen/targets.hpp"
+#include "test_util.hpp"
+
+namespace phasegen {
+namespace {
+
+TEST(GaussianPrior, FitMatchesTheDataMeanAndCovariance) {
+  TargetSpec muon;
+  muon.kind = TargetKind::kMuon;
+  at::Generator gen = make_generator(1);
+  at::Tensor p = EventGenerator(muon).generate(40000, gen);
+  at::Tensor q = lift_to_qspace(p, LiftOptions::random(), gen);
+  GaussianPrior g = GaussianPrior::fit(q);
+  at::Tensor x = q.flatten(1);
+  at::Tensor centred = x - x.mean(0);
+  at::Tensor covariance = at::matmul(centred.t(), centred) / (x.size(0) - 1);
+  EXPECT_LE(test::max_abs(g.mean - x.mean(0)), 1e-12);
+  EXPECT_LE(test::max_abs(at::matmul(g.cholesky, g.cholesky.t()) - covariance), 1e-10);
+  // Its draws reproduce both, within sampling error.
+  at::Tensor draws = g.sample(200000, gen).to(at::kDouble).flatten(1);
+  at::Tensor dc = draws - draws.mean(0);
+  EXPECT_LE(test::max_abs(draws.mean(0) - g.mean), 0.03);
+  EXPECT_LE(test::max_abs(at::matmul(dc.t(), dc) / (draws.size(0) - 1) - covariance), 0.05);
+  // Text round trip keeps every digit.
+  GaussianPrior back = GaussianPrior::from_text(g.to_text());
+  EXPECT_TRUE(at::equal(back.mean, g.mean));
+  EXPECT_TRUE(at::equal(back.cholesky, g.cholesky));
+  EXPECT_ERROR_CONTAINS(GaussianPrior::fit(q.narrow(0, 0, 5)), "expected more than 9 events");
+}
+
+TEST(FlowMatching, EveryStateOfEverySolverIsAnExactEvent) {
+  auto net = make_network(NetworkOptions().particles(4).hidden(16).layers(2), 3);
+  {
+    at::NoGradGuard no_grad;
+    at::Generator init = make_generator(4);
+    for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes(), init, p.options()) * 0.3);
+  }
+  at::Generator gen = make_generator(5);
+  at::Tensor q = sample_rambo_prior(2000, 4, gen, at::kFloat);
+  GaussianPrior gaussian = GaussianPrior::fit(q);
+  for (FlowPrior prior : {FlowPrior::kRambo, FlowPrior::kGaussian}) {
+    for (OdeSolver solver : {OdeSolver::kEuler, OdeSolver::kHeun, OdeSolver::kRk4}) {
+      FlowMatching flow(prior, solver, 20, gaussian);
+      int states = 0;
+      double worst = 0;
+      flow.sample(*net, 500, 4, gen, [&](double, const at::Tensor& state) {
+        at::Tensor events = rambo_map(state.to(at::kDouble), 91.2);
+        worst = std::max({worst, conservation_violation(events, 91.2).max().item<double>(),
+                          mass_violation(events, 91.2).max().item<double>()});
+        ++states;
+      });
+      EXPECT_EQ(states, 1 + steps_for_budget(solver, 20));
+      EXPECT_LE(worst, 1e-12) << flow.description();
+    }
+  }
+}
+
+TEST(FlowMatching, ZeroVelocityKeepsThePriorSoTheRamboPriorGivesFlatPhaseSpace) {
+  auto net = make_network(NetworkOptions().particles(3).hidden(8).layers(1));  // zero output: v = 0
+  FlowMatching flow(FlowPrior::kRambo, OdeSolver::kEuler, 5);
+  at::Generator gen = make_generator(6);
+  at::Tensor p = rambo_map(flow.sample(*net, 20000, 3, gen).to(at::kDouble), 1.0);
+  auto ks = ks_test(energies(p).select(1, 0) * 2.0, [](const at::Tensor& x) { return beta_cdf(x, 2.0, 1.0); });
+  EXPECT_GT(ks.p_value, 1e-3);
+}
+
+TEST(FlowMatching, LossFallsOnMuonData) {
+  TargetSpec muon;
+  muon.kind = TargetKind::kMuon;
+  at::Generator gen = make_generator(7);
+  at::Tensor q0 = lift_to_qspace(EventGenerator(muon).generate(4096, gen), LiftOptions::random(), gen).to(at::kFloat);
+  auto net = make_network(NetworkOptions().particles(3).hidden(64).layers(2), 1);
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(3e-3));
+  FlowMatching flow(FlowPrior::kRambo, OdeSolver::kHeun, 10);
+  double first = 0, last = 0;
+  for (int step = 0; step < 150; ++step) {
+    opt.zero_grad();
+    at::Tensor loss = flow.loss(*net, q0.narrow(0, (step * 256) % 3840, 256), gen);
+    loss.backward();
+    opt.step();
+    if (step < 20) first += loss.item<double>();
+    if (step >= 130) last += loss.item<double>();
+  }
+  EXPECT_LT(last, first * 0.9);
+  EXPECT_ERROR_CONTAINS(FlowMatching(FlowPrior::kGaussian, OdeSolver::kEuler, 5), "needs parameters fitted");
+  EXPECT_ERROR_CONTAINS(flow_prior_from_name("laplace"), "unknown prior 'laplace'");
+}
+
+}  // namespace
+}  // namespace phasegen
