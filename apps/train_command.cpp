@@ -4,11 +4,14 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "phasegen/card.hpp"
+#include "phasegen/flow.hpp"
+#include "phasegen/ode.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/event_io.hpp"
 #include "phasegen/models.hpp"
@@ -36,7 +39,10 @@ CardSection model_schema() {
                                {"divergence", CardType::kString},
                                {"variance", CardType::kString},
                                {"lift", CardType::kString},
-                               {"lift_scale", CardType::kFloat}});
+                               {"lift_scale", CardType::kFloat},
+                               {"prior", CardType::kString},
+                               {"solver", CardType::kString},
+                               {"nfe", CardType::kInt}});
 }
 
 CardSection train_schema() {
@@ -76,6 +82,29 @@ void set_model_defaults(CardSection& m) {
   m.set("variance", d.variance);
   m.set("lift", std::string("random"));
   m.set("lift_scale", 0.15);
+  m.set("prior", std::string("rambo"));
+  m.set("solver", std::string("heun"));
+  m.set("nfe", std::int64_t{20});
+}
+
+// Settings of the other model family do not apply; the resolved card leaves them out.
+void drop_other_family(CardSection& m, const std::string& kind) {
+  const char* langevin[] = {"schedule", "reference_score", "epsilon", "parametrisation", "weighting", "divergence",
+                            "variance"};
+  const char* flow[] = {"prior", "solver", "nfe"};
+  if (kind == "flow") {
+    for (const char* key : langevin) m.erase(key);
+  } else {
+    for (const char* key : flow) m.erase(key);
+  }
+  const bool mlp = m.get_string("network") == "mlp";
+  for (const char* key : {"model_dim", "blocks", "heads"}) {
+    if (mlp) m.erase(key);
+  }
+  for (const char* key : {"hidden", "layers"}) {
+    if (!mlp) m.erase(key);
+  }
+  if (m.get_string("lift") == "random") m.erase("lift_scale");
 }
 
 void set_train_defaults(CardSection& t) {
@@ -120,6 +149,7 @@ DiffusionOptions diffusion_options(const CardSection& m) {
 LiftOptions lift_options(const CardSection& m) {
   const std::string lift = m.get_string("lift");
   if (lift == "random") return LiftOptions::random();
+  PHASEGEN_CHECK(m.has("lift_scale"), "lift_scale: expected the scale x of the fixed lift");
   PHASEGEN_CHECK(lift == "fixed", "lift: expected random or fixed, but got '", lift, "'");
   return LiftOptions::fixed(m.get_double("lift_scale"));
 }
@@ -152,29 +182,35 @@ void run_train(TrainFlags& flags) {
   set_model_defaults(model);
   set_train_defaults(train);
   if (!flags.card.empty()) {
-    model.load(flags.card);
-    train.load(flags.card);
+    const bool has_model = model.load(flags.card, false);
+    const bool has_train = train.load(flags.card, false);
+    PHASEGEN_CHECK(has_model || has_train, flags.card, ": the run card has neither a [model] nor a [train] table");
   }
   for (auto& [option, where] : flags.given) {
     if (option->count() == 0) continue;
     CardSection& table = where.first == "model" ? model : train;
     table.set_text(where.second, option->as<std::string>(), option->get_name());
   }
-  PHASEGEN_CHECK(model.get_string("kind") == "langevin", "kind: unknown model '", model.get_string("kind"),
-                 "': expected langevin");
+  const std::string kind = model.get_string("kind");
+  PHASEGEN_CHECK(kind == "langevin" || kind == "flow", "kind: unknown model '", kind,
+                 "': expected langevin or flow");
+  drop_other_family(model, kind);
   PHASEGEN_CHECK(train.has("data"), "data: expected a training event file (--data or the card's [train])");
-  const DiffusionOptions diffusion = diffusion_options(model);
+  std::optional<DiffusionOptions> diffusion;
+  if (kind == "langevin") diffusion = diffusion_options(model);
+  if (kind == "flow") {
+    flow_prior_from_name(model.get_string("prior"));
+    steps_for_budget(ode_solver_from_name(model.get_string("solver")), model.get_int("nfe"));
+  }
   const LiftOptions lift = lift_options(model);
   const TrainOptions options = train_options(train);
   const std::string resolved = model.to_toml() + "\n" + train.to_toml();
-  NetworkOptions network_options = NetworkOptions()
-                                       .kind(model.get_string("network"))
-                                       .hidden(model.get_int("hidden"))
-                                       .layers(model.get_int("layers"))
-                                       .time_embedding(model.get_int("time_embedding"))
-                                       .model_dim(model.get_int("model_dim"))
-                                       .blocks(model.get_int("blocks"))
-                                       .heads(model.get_int("heads"));
+  NetworkOptions network_options = NetworkOptions().kind(model.get_string("network"));
+  network_options.time_embedding(model.get_int("time_embedding"));
+  if (model.has("hidden")) network_options.hidden(model.get_int("hidden")).layers(model.get_int("layers"));
+  if (model.has("model_dim")) {
+    network_options.model_dim(model.get_int("model_dim")).blocks(model.get_int("blocks")).heads(model.get_int("heads"));
+  }
   network_options.validate();
   if (flags.dry_run) {
     std::cout << "# resolved run card" << (flags.card.empty() ? "" : " (from " + flags.card + " and flags)") << "\n"
@@ -185,11 +221,25 @@ void run_train(TrainFlags& flags) {
   EventSet data = read_events(data_path);
   network_options.particles(data.momenta.size(1));
   auto net = make_network(network_options, options.seed);
-  LangevinModel langevin(diffusion, lift, data.sqrt_s);
+  std::unique_ptr<LangevinModel> langevin;
+  std::unique_ptr<FlowModel> flow;
+  if (kind == "langevin") {
+    langevin = std::make_unique<LangevinModel>(*diffusion, lift, data.sqrt_s);
+  } else {
+    const OdeSolver solver = ode_solver_from_name(model.get_string("solver"));
+    const std::int64_t nfe = model.get_int("nfe");
+    if (flow_prior_from_name(model.get_string("prior")) == FlowPrior::kGaussian) {
+      flow = std::make_unique<FlowModel>(
+          FlowModel::with_fitted_gaussian(data.momenta, solver, nfe, lift, data.sqrt_s, options.seed));
+    } else {
+      flow = std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, nfe), lift, data.sqrt_s);
+    }
+  }
+  const std::string description = langevin ? langevin->description() : flow->description();
   ModelInfo info;
-  info.model = "langevin";
+  info.model = kind;
   info.network = network_to_text(network_options);
-  info.settings = langevin.settings_text();
+  info.settings = langevin ? langevin->settings_text() : flow->settings_text();
   info.card = resolved;
   std::ostringstream ids;
   for (int id : data.pdg_ids) ids << id << ' ';
@@ -198,11 +248,11 @@ void run_train(TrainFlags& flags) {
                              {"particles", std::to_string(data.momenta.size(1))},
                              {"sqrt_s", detail::concat(data.sqrt_s)},
                              {"pdg_ids", ids.str()}});
-  Trainer trainer(net, langevin.loss_function(), options, info);
+  Trainer trainer(net, langevin ? langevin->loss_function() : flow->loss_function(), options, info);
   if (flags.resume) trainer.resume();
   const std::int64_t n_train =
       data.momenta.size(0) - static_cast<std::int64_t>(options.validation_fraction * data.momenta.size(0));
-  std::cout << "phasegen train: " << langevin.description() << "\n"
+  std::cout << "phasegen train: " << description << "\n"
             << "  network             " << network_options.description() << ", " << parameter_count(*net)
             << " parameters\n"
             << "  data                " << data_path << ": " << data.momenta.size(0) << " events, N = "
@@ -241,7 +291,8 @@ void run_train(TrainFlags& flags) {
 
 void add_train_command(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
-  CLI::App* cmd = app.add_subcommand("train", "Train the q-space Langevin diffusion of the paper from a run card");
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Train a q-space model from a run card: the paper's Langevin diffusion or flow matching");
   cmd->add_option("--card", flags->card, "TOML run card with [model] and [train] tables; flags override it");
   cmd->add_flag("--dry-run", flags->dry_run, "Print the resolved run card and exit");
   cmd->add_flag("--resume", flags->resume, "Continue from the checkpoint (same card, seed and threads)");

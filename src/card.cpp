@@ -41,15 +41,15 @@ std::string where(const std::string& source, const toml::node& node) {
 CardSection::CardSection(std::string name, std::vector<CardField> schema)
     : name_(std::move(name)), schema_(std::move(schema)) {}
 
-void CardSection::load(const std::string& path) {
+bool CardSection::load(const std::string& path, bool required) {
   std::ifstream in(path);
   PHASEGEN_CHECK(in.is_open(), "cannot read run card '", path, "'");
   std::stringstream text;
   text << in.rdbuf();
-  load_string(text.str(), path);
+  return load_string(text.str(), path, required);
 }
 
-void CardSection::load_string(const std::string& text, const std::string& source) {
+bool CardSection::load_string(const std::string& text, const std::string& source, bool required) {
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -57,6 +57,7 @@ void CardSection::load_string(const std::string& text, const std::string& source
     throw Error(detail::concat(source, ":", e.source().begin.line, ": malformed run card: ", e.description()));
   }
   const toml::node* section = root.get(name_);
+  if (section == nullptr && !required) return false;
   PHASEGEN_CHECK(section != nullptr, source, ": the run card has no [", name_, "] table");
   PHASEGEN_CHECK(section->is_table(), where(source, *section), ": expected [", name_, "] to be a table, but got ",
                  node_type_name(*section));
@@ -86,6 +87,7 @@ void CardSection::load_string(const std::string& text, const std::string& source
     }
   }
   source_ = source;
+  return true;
 }
 
 const CardField& CardSection::field(const std::string& key) const {

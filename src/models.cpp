@@ -2,6 +2,10 @@
 
 #include "phasegen/error.hpp"
 
+#include <cmath>
+#include <optional>
+#include <vector>
+
 namespace phasegen {
 
 LangevinModel::LangevinModel(DiffusionOptions diffusion, LiftOptions lift, double sqrt_s)
@@ -57,6 +61,63 @@ at::Tensor LangevinModel::sample_events(QNetworkImpl& net, std::int64_t batch, s
 std::string LangevinModel::description() const {
   return diffusion_.options().description() + ", " + lift_.description() + " lift, sqrt_s = " +
          detail::concat(sqrt_s_) + " GeV";
+}
+
+FlowModel::FlowModel(FlowMatching flow, LiftOptions lift, double sqrt_s)
+    : flow_(std::move(flow)), lift_(lift), sqrt_s_(sqrt_s) {
+  PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, "model: expected sqrt_s > 0, but got ", sqrt_s);
+}
+
+FlowModel FlowModel::with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe,
+                                          LiftOptions lift, double sqrt_s, std::uint64_t seed) {
+  at::Generator gen = make_generator(seed);
+  GaussianPrior g = GaussianPrior::fit(lift_to_qspace(events.to(at::kDouble), lift, gen));
+  return FlowModel(FlowMatching(FlowPrior::kGaussian, solver, nfe, g), lift, sqrt_s);
+}
+
+std::string FlowModel::settings_text() const {
+  std::vector<std::pair<std::string, std::string>> entries = {
+      {"prior", flow_prior_name(flow_.prior())},
+      {"solver", ode_solver_name(flow_.solver())},
+      {"nfe", std::to_string(flow_.nfe())},
+      {"lift", lift_.kind() == LiftOptions::Kind::kRandom ? "random" : "fixed"},
+      {"lift_scale", detail::concat(lift_.scale())},
+      {"sqrt_s", detail::concat(sqrt_s_)}};
+  if (flow_.gaussian()) entries.emplace_back("gaussian", flow_.gaussian()->to_text());
+  return to_key_values(entries);
+}
+
+FlowModel FlowModel::from_settings_text(const std::string& text) {
+  const FlowPrior prior = flow_prior_from_name(key_value(text, "prior"));
+  std::optional<GaussianPrior> gaussian;
+  if (prior == FlowPrior::kGaussian) gaussian = GaussianPrior::from_text(key_value(text, "gaussian"));
+  const LiftOptions lift = key_value(text, "lift") == "random" ? LiftOptions::random()
+                                                                : LiftOptions::fixed(std::stod(key_value(text, "lift_scale")));
+  return FlowModel(FlowMatching(prior, ode_solver_from_name(key_value(text, "solver")), std::stoll(key_value(text, "nfe")),
+                                gaussian),
+                   lift, std::stod(key_value(text, "sqrt_s")));
+}
+
+LossFunction FlowModel::loss_function() const {
+  return [this](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
+    at::Tensor q0 = lift_to_qspace(events.to(at::kDouble), lift_, gen).to(at::kFloat);
+    return flow_.loss(net, q0, gen);
+  };
+}
+
+at::Tensor FlowModel::sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                    const std::function<void(std::int64_t, const at::Tensor&)>& on_events) const {
+  std::function<void(double, const at::Tensor&)> on_state;
+  std::int64_t step = 0;
+  if (on_events) {
+    on_state = [&](double, const at::Tensor& q) { on_events(step++, rambo_map(q.to(at::kDouble), sqrt_s_)); };
+  }
+  at::Tensor q = flow_.sample(net, batch, particles, gen, on_state);
+  return rambo_map(q.to(at::kDouble), sqrt_s_);
+}
+
+std::string FlowModel::description() const {
+  return flow_.description() + ", " + lift_.description() + " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
 }
 
 }  // namespace phasegen

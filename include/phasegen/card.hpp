@@ -33,10 +33,10 @@ class CardSection {
   CardSection(std::string name, std::vector<CardField> schema);
 
   /// Reads the table [name] of the TOML file at `path`; other tables are left to other commands.
-  /// Throws if the file has no such table.
-  void load(const std::string& path);
+  /// Returns whether the table was there; throws if it is missing and `required`.
+  bool load(const std::string& path, bool required = true);
   /// The same from text; `source` names it in messages.
-  void load_string(const std::string& text, const std::string& source);
+  bool load_string(const std::string& text, const std::string& source, bool required = true);
 
   /// Sets `key` (which must be in the schema, with a value of its type; an int is a valid float).
   void set(const std::string& key, CardValue value);

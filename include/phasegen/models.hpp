@@ -12,6 +12,7 @@
 #include <string>
 
 #include "phasegen/diffusion.hpp"
+#include "phasegen/flow.hpp"
 #include "phasegen/phasespace.hpp"
 #include "phasegen/train.hpp"
 
@@ -43,6 +44,36 @@ class LangevinModel {
 
  private:
   LangevinDiffusion diffusion_;
+  LiftOptions lift_;
+  double sqrt_s_;
+};
+
+/// Flow matching in q-space from lifted events, with the RAMBO or a fitted Gaussian prior.
+class FlowModel {
+ public:
+  FlowModel(FlowMatching flow, LiftOptions lift, double sqrt_s);
+
+  /// Fits the Gaussian prior to the events [n, N, 4], lifted with `lift` and a generator seeded
+  /// with `seed`, and returns the model.
+  static FlowModel with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe, LiftOptions lift,
+                                        double sqrt_s, std::uint64_t seed);
+
+  std::string settings_text() const;
+  static FlowModel from_settings_text(const std::string& text);
+
+  LossFunction loss_function() const;
+  /// Samples events [batch, N, 4] float64; `on_events` (if set) sees every state of the ODE path
+  /// mapped to phase space, keyed by the step (0 = prior draw).
+  at::Tensor sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                           const std::function<void(std::int64_t step, const at::Tensor& events)>& on_events = {}) const;
+
+  const FlowMatching& flow() const { return flow_; }
+  const LiftOptions& lift() const { return lift_; }
+  double sqrt_s() const { return sqrt_s_; }
+  std::string description() const;
+
+ private:
+  FlowMatching flow_;
   LiftOptions lift_;
   double sqrt_s_;
 };
