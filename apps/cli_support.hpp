@@ -57,6 +57,10 @@ void configure_threads(Workload workload);
 void install_interrupt_handler();
 bool interrupt_requested();
 
+/// Throws phasegen::Error unless a file can be created at `path` (its directory exists and is
+/// writable): checked before long work whose result would otherwise be lost.
+void check_writable_location(const std::string& path);
+
 /// "1.23e+06"-style figures with a fixed number of significant digits.
 std::string format_number(double value, int digits = 3);
 /// "12.3 MB" for a file size in bytes.

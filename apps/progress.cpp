@@ -1,7 +1,10 @@
 #include <ATen/Parallel.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -9,6 +12,7 @@
 #include <thread>
 
 #include "cli_support.hpp"
+#include "phasegen/error.hpp"
 
 namespace phasegen::cli {
 
@@ -109,6 +113,13 @@ void install_interrupt_handler() {
 }
 
 bool interrupt_requested() { return g_interrupted != 0; }
+
+void check_writable_location(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  errno = 0;
+  PHASEGEN_CHECK(::access(dir.c_str(), W_OK) == 0, "cannot write '", path, "': ", std::strerror(errno));
+}
 
 std::string format_number(double value, int digits) {
   char buffer[64];

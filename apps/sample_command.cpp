@@ -1,9 +1,4 @@
 // phasegen sample: events from a trained checkpoint, optionally with the states of the reverse path.
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -56,12 +51,7 @@ void run_sample(const SampleFlags& f) {
   PHASEGEN_CHECK(!trajectory || format_from_path(f.trajectory_out) == EventFormat::kPt,
                  "--trajectory-out: expected a .pt file, but got '", f.trajectory_out, "'");
   PHASEGEN_CHECK(f.trajectory_events >= 1, "--trajectory-events: expected >= 1, but got ", f.trajectory_events);
-  if (trajectory) {
-    // Fail before sampling, not after it, when the trajectory cannot be written.
-    const std::filesystem::path parent = std::filesystem::path(f.trajectory_out).parent_path();
-    const std::string dir = parent.empty() ? "." : parent.string();
-    PHASEGEN_CHECK(::access(dir.c_str(), W_OK) == 0, "cannot write '", f.trajectory_out, "': ", std::strerror(errno));
-  }
+  if (trajectory) check_writable_location(f.trajectory_out);  // before sampling, not after it
 
   Checkpoint checkpoint = load_checkpoint(f.checkpoint);
   const std::string& kind = checkpoint.info.model;

@@ -217,6 +217,7 @@ void run_train(TrainFlags& flags) {
               << resolved;
     return;
   }
+  check_writable_location(options.checkpoint);  // before training, not at the first checkpoint
   const std::string data_path = train.get_string("data");
   EventSet data = read_events(data_path);
   network_options.particles(data.momenta.size(1));

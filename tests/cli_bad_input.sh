@@ -104,6 +104,7 @@ expect_failure "prior: unknown prior 'laplace': expected rambo or gaussian" trai
 printf '[model]\nkind = "flow"\nsolver = "rk4"\nnfe = 3\n' >"$work/nfe.toml"
 expect_failure "nfe: expected at least 4 evaluations for rk4, but got 3" train --card "$work/nfe.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 expect_failure "--solver and --nfe apply to flow models only" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --nfe 10
+expect_failure "cannot write '$work/nodir/m.ckpt': No such file or directory" train --card "$work/small.toml" --data "$work/muon.pt" --checkpoint "$work/nodir/m.ckpt"
 expect_failure "--trajectory-every needs --trajectory-out" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --trajectory-every 10
 
 # An interrupt stops the run and leaves nothing behind.
