@@ -278,11 +278,8 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
                  " training events (after holding out ", n_validation, " for validation), but got ", options_.batch);
   const std::int64_t per_epoch = n_train / options_.batch;
   const std::int64_t total = total_steps(n_train);
-  std::int64_t last_good_checkpoint = -1;
-  {
-    std::error_code ec;
-    if (std::filesystem::exists(options_.checkpoint, ec)) last_good_checkpoint = step_;
-  }
+  // A resumed run starts from a good checkpoint; a fresh one has none until it writes one.
+  std::int64_t last_good_checkpoint = step_ > 0 ? step_ : -1;
   TrainResult& result = curves_;
   double last_validation = result.validation_curve.empty() ? std::numeric_limits<double>::quiet_NaN()
                                                            : result.validation_curve.back().second;
