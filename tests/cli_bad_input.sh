@@ -100,7 +100,7 @@ printf '[model]\nhidden = 9\nlayers = 1\n[train]\nbatch = 64\nsteps = 4\n' >"$wo
 cp "$work/small.ckpt" "$work/other.ckpt"
 expect_failure "is from another model: its network differs" train --card "$work/other.toml" --data "$work/muon.pt" --checkpoint "$work/other.ckpt" --resume
 printf '[model]\nkind = "flow"\nprior = "laplace"\n' >"$work/laplace.toml"
-expect_failure "prior: unknown prior 'laplace': expected rambo or gaussian" train --card "$work/laplace.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
+expect_failure "prior: unknown prior 'laplace': expected rambo, gaussian or latent" train --card "$work/laplace.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 printf '[model]\nkind = "flow"\nsolver = "rk4"\nnfe = 3\n' >"$work/nfe.toml"
 expect_failure "nfe: expected at least 4 evaluations for rk4, but got 3" train --card "$work/nfe.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 expect_failure "--solver and --nfe apply to flow models only" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --nfe 10

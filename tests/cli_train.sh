@@ -78,7 +78,7 @@ step=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' "$work/long.err")
 grep -q "resuming at step $step" "$work/resume.log" || fail "resume did not start at step $step"
 grep -q "finished at step $((step + 15))" "$work/resume.log" || fail "resume did not finish"
 # Flow matching with either prior: trains, samples with any solver, every ODE state exact.
-for prior in rambo gaussian; do
+for prior in rambo gaussian latent; do
   printf '[model]\nkind = "flow"\nprior = "%s"\nsolver = "heun"\nnfe = 10\nhidden = 16\nlayers = 2\ntime_embedding = 8\n[train]\ndata = "%s"\nbatch = 64\nsteps = 20\ncheckpoint = "%s"\n' \
     "$prior" "$work/muon.pt" "$work/flow-$prior.ckpt" >"$work/flow.toml"
   "$PHASEGEN" train --card "$work/flow.toml" --dry-run >"$work/resolved"

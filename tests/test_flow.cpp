@@ -45,7 +45,7 @@ TEST(FlowMatching, EveryStateOfEverySolverIsAnExactEvent) {
   at::Generator gen = make_generator(5);
   at::Tensor q = sample_rambo_prior(2000, 4, gen, at::kFloat);
   GaussianPrior gaussian = GaussianPrior::fit(q);
-  for (FlowPrior prior : {FlowPrior::kRambo, FlowPrior::kGaussian}) {
+  for (FlowPrior prior : {FlowPrior::kRambo, FlowPrior::kGaussian, FlowPrior::kLatent}) {
     for (OdeSolver solver : {OdeSolver::kEuler, OdeSolver::kHeun, OdeSolver::kRk4}) {
       FlowMatching flow(prior, solver, 20, gaussian);
       int states = 0;
@@ -62,13 +62,15 @@ TEST(FlowMatching, EveryStateOfEverySolverIsAnExactEvent) {
   }
 }
 
-TEST(FlowMatching, ZeroVelocityKeepsThePriorSoTheRamboPriorGivesFlatPhaseSpace) {
+TEST(FlowMatching, ZeroVelocityKeepsThePriorSoRamboAndLatentPriorsGiveFlatPhaseSpace) {
   auto net = make_network(NetworkOptions().particles(3).hidden(8).layers(1));  // zero output: v = 0
-  FlowMatching flow(FlowPrior::kRambo, OdeSolver::kEuler, 5);
-  at::Generator gen = make_generator(6);
-  at::Tensor p = rambo_map(flow.sample(*net, 20000, 3, gen).to(at::kDouble), 1.0);
-  auto ks = ks_test(energies(p).select(1, 0) * 2.0, [](const at::Tensor& x) { return beta_cdf(x, 2.0, 1.0); });
-  EXPECT_GT(ks.p_value, 1e-3);
+  for (FlowPrior prior : {FlowPrior::kRambo, FlowPrior::kLatent}) {
+    FlowMatching flow(prior, OdeSolver::kEuler, 5);
+    at::Generator gen = make_generator(6);
+    at::Tensor p = rambo_map(flow.sample(*net, 20000, 3, gen).to(at::kDouble), 1.0);
+    auto ks = ks_test(energies(p).select(1, 0) * 2.0, [](const at::Tensor& x) { return beta_cdf(x, 2.0, 1.0); });
+    EXPECT_GT(ks.p_value, 1e-3) << flow_prior_name(prior);
+  }
 }
 
 TEST(FlowMatching, LossFallsOnMuonData) {
@@ -78,7 +80,7 @@ TEST(FlowMatching, LossFallsOnMuonData) {
   at::Tensor q0 = lift_to_qspace(EventGenerator(muon).generate(4096, gen), LiftOptions::random(), gen).to(at::kFloat);
   auto net = make_network(NetworkOptions().particles(3).hidden(64).layers(2), 1);
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(3e-3));
-  FlowMatching flow(FlowPrior::kRambo, OdeSolver::kHeun, 10);
+  FlowMatching flow(FlowPrior::kLatent, OdeSolver::kHeun, 10);
   double first = 0, last = 0;
   for (int step = 0; step < 150; ++step) {
     opt.zero_grad();

@@ -33,8 +33,10 @@ struct GaussianPrior {
   static GaussianPrior from_text(const std::string& text);
 };
 
-enum class FlowPrior { kRambo, kGaussian };
-FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo" or "gaussian"
+/// kRambo: q-space with p_ref; kGaussian: q-space with the fitted Gaussian; kLatent: the
+/// Gaussianised z-space of the bijection (gaussian.hpp), where N(0, I) is exactly p_ref.
+enum class FlowPrior { kRambo, kGaussian, kLatent };
+FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo", "gaussian" or "latent"
 const char* flow_prior_name(FlowPrior prior);
 
 class FlowMatching {
@@ -45,11 +47,12 @@ class FlowMatching {
   /// Prior draws [batch, N, 3] float32.
   at::Tensor sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const;
 
-  /// Mean over the batch of |v(Q_t, t) - (Q_prior - Q_data)|^2, t ~ U(0, 1), independent pairs.
+  /// Mean over the batch of |v(X_t, t) - (X_prior - X_data)|^2, t ~ U(0, 1), independent pairs, with
+  /// X = q, or z = the Gaussianised q for the latent prior. q0: lifted data [batch, N, 3].
   at::Tensor loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const;
 
-  /// Integrates dQ/dt = v from t = 1 (prior) to t = 0 with the solver and NFE budget; `on_state`
-  /// sees the prior draw (t = 1) and the state after every step.
+  /// Integrates dX/dt = v from t = 1 (prior) to t = 0 with the solver and NFE budget and returns q
+  /// [batch, N, 3] float32; `on_state` sees q of the prior draw (t = 1) and after every step.
   at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                     const std::function<void(double t, const at::Tensor& q)>& on_state = {}) const;
 
