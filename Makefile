@@ -6,7 +6,8 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
-DEMO_DIR = out/demo  # the CPU card writes here too
+# The CPU card (cards/muon-langevin-cpu.toml) writes here too.
+DEMO_DIR = out/demo
 PHASEGEN = $(BUILD_DIR)/apps/phasegen
 
 .PHONY: all deps configure build demo test bench clean
