@@ -8,6 +8,15 @@
 
 namespace phasegen {
 
+namespace {
+
+// A minibatch of events [batch, N, 4] lifted to q-space in float64, handed to networks in float32.
+at::Tensor lift_batch(const at::Tensor& events, const LiftOptions& lift, at::Generator& gen) {
+  return lift_to_qspace(events.to(at::kDouble), lift, gen).to(at::kFloat);
+}
+
+}  // namespace
+
 LangevinModel::LangevinModel(DiffusionOptions diffusion, LiftOptions lift, double sqrt_s)
     : diffusion_(std::move(diffusion)), lift_(lift), sqrt_s_(sqrt_s) {
   PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, "model: expected sqrt_s > 0, but got ", sqrt_s);
@@ -43,8 +52,7 @@ LangevinModel LangevinModel::from_settings_text(const std::string& text) {
 
 LossFunction LangevinModel::loss_function() const {
   return [this](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
-    at::Tensor q0 = lift_to_qspace(events.to(at::kDouble), lift_, gen).to(at::kFloat);
-    return diffusion_.loss(net, q0, gen);
+    return diffusion_.loss(net, lift_batch(events, lift_, gen), gen);
   };
 }
 
@@ -100,8 +108,7 @@ FlowModel FlowModel::from_settings_text(const std::string& text) {
 
 LossFunction FlowModel::loss_function() const {
   return [this](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
-    at::Tensor q0 = lift_to_qspace(events.to(at::kDouble), lift_, gen).to(at::kFloat);
-    return flow_.loss(net, q0, gen);
+    return flow_.loss(net, lift_batch(events, lift_, gen), gen);
   };
 }
 
