@@ -213,6 +213,14 @@ at::Tensor conservation_violation(const at::Tensor& p, double sqrt_s) {
   return std::get<0>(total.abs().max(1)) / sqrt_s;
 }
 
+at::Tensor table_one_violation(const at::Tensor& p, double sqrt_s) {
+  check_events(p, "table_one_violation");
+  at::Tensor median = std::get<0>(p.select(2, 0).median(1));  // [batch]
+  at::Tensor total = p.sum(1);                                 // [batch, 4]
+  total.select(1, 0).sub_(sqrt_s);
+  return (total.abs() / median.unsqueeze(1)).mean(0);
+}
+
 at::Tensor mass_violation(const at::Tensor& p, double sqrt_s) {
   check_events(p, "mass_violation");
   at::Tensor norm = at::linalg_vector_norm(p.narrow(2, 1, 3), 2, {2}, false, c10::nullopt);

@@ -106,6 +106,23 @@ TEST(Observables, PairInvariantsSumToSAndRosenblattNeedsThreeParticles) {
   EXPECT_LE(log10_min_pair_dot(p, 3.0).max().item<double>(), std::log10(0.5));
 }
 
+TEST(Observables, TableOneMetricIsRoundOffForExactEventsAndMeasuresViolations) {
+  at::Generator gen = make_generator(24);
+  at::Tensor p = sample_uniform_phase_space(1000, 5, 1.0, gen);
+  EXPECT_LE(table_one_violation(p, 1.0).max().item<double>(), 1e-13);
+  // Two events with known defects: energies (0.2, 0.3, 0.5) have median 0.3.
+  at::Tensor broken = at::tensor(std::vector<double>{0.2, 0.2, 0, 0, 0.3, -0.3, 0, 0, 0.5, 0, 0, 0.5}, at::kDouble)
+                          .view({1, 3, 4})
+                          .repeat({2, 1, 1});
+  broken[1][0][0] = 0.26;  // sum E = 1.06
+  at::Tensor metric = table_one_violation(broken, 1.0);
+  // Event 1: sum E = 1, sum p = (-0.1, 0, 0.5); event 2: sum E = 1.06, median 0.3.
+  EXPECT_NEAR(metric[0].item<double>(), 0.5 * 0.06 / 0.3, 1e-14);
+  EXPECT_NEAR(metric[1].item<double>(), 0.1 / 0.3, 1e-14);
+  EXPECT_NEAR(metric[2].item<double>(), 0.0, 1e-15);
+  EXPECT_NEAR(metric[3].item<double>(), 0.5 / 0.3, 1e-14);
+}
+
 TEST(Observables, StandardListsHaveUniqueNamesAndEvaluate) {
   for (std::int64_t n : {3, 5, 10, 20}) {
     at::Generator gen = make_generator(23);

@@ -73,6 +73,11 @@ std::vector<NamedObservable> standard_observables(std::int64_t particles);
 /// max(|sum E - sqrt_s|, |sum px|, |sum py|, |sum pz|) / sqrt_s per event. -> [batch].
 at::Tensor conservation_violation(const at::Tensor& p, double sqrt_s);
 
+/// The paper's conservation metric (its Table I): per event, with E_med the median particle
+/// energy, |sum E - sqrt_s| / E_med and |sum p_k| / E_med for k = x, y, z, averaged over the
+/// events. [batch, N, 4] -> [4] (E, x, y, z).
+at::Tensor table_one_violation(const at::Tensor& p, double sqrt_s);
+
 /// max_i |E_i - |p_i|| / sqrt_s per event: the departure from masslessness on the scale of
 /// the event (an exactly massless particle has E = |p|). -> [batch].
 at::Tensor mass_violation(const at::Tensor& p, double sqrt_s);
