@@ -3,12 +3,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <vector>
 
 #include "cli_support.hpp"
