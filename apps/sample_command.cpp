@@ -24,6 +24,8 @@ struct SampleFlags {
   std::int64_t batch = 10000;
   std::string variance;
   std::string solver;
+  std::string sampler;
+  std::string grid;
   std::int64_t nfe = 0;
   std::int64_t trajectory_every = 0;
   std::string trajectory_out;
@@ -55,30 +57,28 @@ void run_sample(const SampleFlags& f) {
 
   Checkpoint checkpoint = load_checkpoint(f.checkpoint);
   const std::string& kind = checkpoint.info.model;
-  PHASEGEN_CHECK(kind == "langevin" || kind == "flow", "checkpoint '", f.checkpoint, "' holds a '", kind,
-                 "' model; this command samples langevin and flow models");
-  PHASEGEN_CHECK(kind == "langevin" || f.variance.empty(), "--variance applies to langevin models only");
-  PHASEGEN_CHECK(kind == "flow" || (f.solver.empty() && f.nfe == 0), "--solver and --nfe apply to flow models only");
-  std::unique_ptr<LangevinModel> langevin;
-  std::unique_ptr<FlowModel> flow;
-  std::string variance_or_solver;
-  if (kind == "langevin") {
-    LangevinModel stored = LangevinModel::from_settings_text(checkpoint.info.settings);
-    DiffusionOptions diffusion = stored.diffusion().options();
-    if (!f.variance.empty()) diffusion.variance = f.variance;
-    diffusion.validate();
-    langevin = std::make_unique<LangevinModel>(diffusion, stored.lift(), stored.sqrt_s());
-    variance_or_solver = "variance " + diffusion.variance;
-  } else {
-    FlowModel stored = FlowModel::from_settings_text(checkpoint.info.settings);
-    const OdeSolver solver = f.solver.empty() ? stored.flow().solver() : ode_solver_from_name(f.solver);
-    const std::int64_t nfe = f.nfe > 0 ? f.nfe : stored.flow().nfe();
-    flow = std::make_unique<FlowModel>(FlowMatching(stored.flow().prior(), solver, nfe, stored.flow().gaussian()),
-                                       stored.lift(), stored.sqrt_s());
-    variance_or_solver = std::string("solver ") + ode_solver_name(solver) + ", " + std::to_string(nfe) + " NFE";
-  }
-  const double sqrt_s = langevin ? langevin->sqrt_s() : flow->sqrt_s();
-  const std::string description = langevin ? langevin->description() : flow->description();
+  // Sampler flags replace the checkpoint's settings; each applies to the families that have it.
+  std::vector<std::pair<std::string, std::string>> overrides;
+  auto override_with = [&](const std::string& flag, const std::string& key, const std::string& value,
+                           const char* families) {
+    if (value.empty()) return;
+    try {
+      key_value(checkpoint.info.settings, key);
+    } catch (const Error&) {
+      throw Error(detail::concat(flag, " applies to ", families, " models, but '", f.checkpoint, "' holds a ", kind,
+                                 " model"));
+    }
+    overrides.emplace_back(key, value);
+  };
+  override_with("--variance", "variance", f.variance, "langevin");
+  override_with("--solver", "solver", f.solver, "flow");
+  override_with("--sampler", "sampler", f.sampler, "vp");
+  override_with("--grid", "grid", f.grid, "vp");
+  PHASEGEN_CHECK(f.nfe >= 0, "--nfe: expected a positive number of evaluations, but got ", f.nfe);
+  override_with("--nfe", "nfe", f.nfe > 0 ? std::to_string(f.nfe) : "", "flow and vp");
+  std::unique_ptr<Model> model = model_from_settings(kind, checkpoint.info.settings, overrides);
+  const double sqrt_s = model->sqrt_s();
+  const std::string description = model->description();
   const std::int64_t particles = std::stoll(key_value(checkpoint.info.data, "particles"));
 
   WriterOptions wopts;
@@ -92,7 +92,7 @@ void run_sample(const SampleFlags& f) {
   wopts.run.attributes = {{"command", "sample"},
                           {"checkpoint", f.checkpoint},
                           {"checkpoint_step", std::to_string(checkpoint.step)},
-                          {"sampler", variance_or_solver},
+                          {"sampler", model->sampler_description()},
                           {"card", checkpoint.info.card}};
   OutputSet outputs(f.outputs, wopts);
 
@@ -112,15 +112,7 @@ void run_sample(const SampleFlags& f) {
       steps.push_back(t);
       states.push_back(events.narrow(0, 0, keep).clone());
     };
-    if (langevin) {
-      return langevin->sample_events(*checkpoint.net, n, particles, gen, record ? f.trajectory_every : 0, keep_state);
-    }
-    if (!record) return flow->sample_events(*checkpoint.net, n, particles, gen);
-    // ODE steps are numbered 0 (the prior draw) to S; keep every k-th and the last.
-    const std::int64_t last = steps_for_budget(flow->flow().solver(), flow->flow().nfe());
-    return flow->sample_events(*checkpoint.net, n, particles, gen, [&](std::int64_t step, const at::Tensor& events) {
-      if (step % f.trajectory_every == 0 || step == last) keep_state(step, events);
-    });
+    return model->sample_events(*checkpoint.net, n, particles, gen, record ? f.trajectory_every : 0, keep_state);
   });
   if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(steps, at::kLong), at::stack(states, 0)});
   std::cout << "phasegen sample: " << f.events << " events from '" << f.checkpoint << "' (step " << checkpoint.step
@@ -128,11 +120,13 @@ void run_sample(const SampleFlags& f) {
             << "  model               " << description << "\n"
             << "  network             " << checkpoint.net->description() << "\n"
             << "  sampling            " << format_number(seconds) << " s, " << format_number(f.events / seconds)
-            << " events/s, " << (langevin ? std::to_string(langevin->diffusion().schedule().steps()) + " steps"
-                                                     : variance_or_solver)
-            << "\n"
+            << " events/s, " << model->sampler_description() << "\n"
             << "  total with output   " << format_number(seconds_since(start)) << " s\n";
   print_exactness(std::cout, outputs);
+  if (!model->conserving()) {
+    std::cout << "  note                a p-space baseline: nothing enforces conservation; compare the figures "
+                 "above with the truth's (phasegen compare)\n";
+  }
   if (trajectory) {
     std::cout << "  trajectory          " << states.size() << " states of " << states.front().size(0)
               << " events every " << f.trajectory_every << " steps; worst violation over them "
@@ -152,11 +146,14 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
   cmd->add_option("-o,--out", f->outputs, "Output file(s): .pt, .hepmc3 (.hepmc), .lhe")->required();
   cmd->add_option("--batch", f->batch, "Events sampled together (sets the memory used)")->capture_default_str();
-  cmd->add_option("--variance", f->variance, "paper (2 gamma_t) or posterior (noiseless last step); default: the card's");
+  cmd->add_option("--variance", f->variance,
+                  "langevin models: paper (2 gamma_t) or posterior (noiseless last step); default: the card's");
   cmd->add_option("--solver", f->solver, "flow models: euler, heun or rk4 (default: the card's)");
-  cmd->add_option("--nfe", f->nfe, "flow models: network evaluations per event (default: the card's)");
+  cmd->add_option("--sampler", f->sampler, "vp models: ddpm, ddim, heun or dpmpp2m (default: the card's)");
+  cmd->add_option("--grid", f->grid, "vp models: time or logsnr steps (default: the card's)");
+  cmd->add_option("--nfe", f->nfe, "flow and vp models: network evaluations per event (default: the card's)");
   cmd->add_option("--trajectory-every", f->trajectory_every,
-                  "Also keep every k-th state of the sampling path (reverse diffusion steps or ODE steps), mapped to phase space");
+                  "Also keep every k-th state of the sampling path (reverse diffusion or sampler steps), mapped to phase space");
   cmd->add_option("--trajectory-out", f->trajectory_out, "Where the states go: a .pt dict {steps, events}");
   cmd->add_option("--trajectory-events", f->trajectory_events, "Events kept per state")->capture_default_str();
   cmd->callback([f] { run_sample(*f); });

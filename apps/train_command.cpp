@@ -1,10 +1,11 @@
-// phasegen train: the q-space Langevin diffusion of the paper, trained from a run card.
+// phasegen train: any model family (kind = langevin, flow, vp, or the p-space baselines pflow and
+// pddpm), trained from a run card.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <sstream>
 
 #include "cli_support.hpp"
@@ -42,7 +43,67 @@ CardSection model_schema() {
                                {"lift_scale", CardType::kFloat},
                                {"prior", CardType::kString},
                                {"solver", CardType::kString},
-                               {"nfe", CardType::kInt}});
+                               {"sampler", CardType::kString},
+                               {"nfe", CardType::kInt},
+                               {"grid", CardType::kString}});
+}
+
+// The model kinds of a card: the q-space models, the z-space VP diffusion, and the paper's two
+// p-space baselines (flow matching and DDPM on P/x).
+const char* const kKinds = "langevin, flow, vp, pflow or pddpm";
+
+// Settings of each kind with their defaults; keys of other kinds are dropped from the resolved card.
+std::vector<std::pair<std::string, CardValue>> kind_defaults(const std::string& kind) {
+  const DiffusionOptions d;
+  const VpOptions vp;
+  if (kind == "langevin") {
+    return {{"schedule", d.schedule},   {"reference_score", d.reference_score}, {"epsilon", d.epsilon},
+            {"parametrisation", d.parametrisation}, {"weighting", d.weighting},   {"divergence", d.divergence},
+            {"variance", d.variance},   {"lift", std::string("random")},       {"lift_scale", 0.15}};
+  }
+  if (kind == "flow") {
+    return {{"prior", std::string("rambo")}, {"solver", std::string("heun")}, {"nfe", std::int64_t{20}},
+            {"lift", std::string("random")}, {"lift_scale", 0.15}};
+  }
+  if (kind == "vp") {
+    return {{"schedule", vp.schedule}, {"sampler", vp.sampler},           {"nfe", vp.nfe},
+            {"grid", vp.grid},         {"lift", std::string("random")}, {"lift_scale", 0.15}};
+  }
+  if (kind == "pflow") return {{"solver", std::string("euler")}, {"nfe", std::int64_t{500}}};
+  if (kind == "pddpm") {
+    return {{"schedule", std::string("paper")}, {"sampler", std::string("ddpm")}, {"nfe", std::int64_t{500}},
+            {"grid", std::string("time")}};
+  }
+  throw Error(detail::concat("kind: unknown model '", kind, "': expected ", kKinds));
+}
+
+// Fills in the kind's defaults where the card and the flags are silent, and drops what does not apply.
+void resolve_model_settings(CardSection& m) {
+  const NetworkOptions n;
+  if (!m.has("kind")) m.set("kind", std::string("langevin"));
+  const std::string kind = m.get_string("kind");
+  const auto defaults = kind_defaults(kind);
+  const std::vector<std::pair<std::string, CardValue>> network = {
+      {"network", n.kind_},     {"hidden", n.hidden_}, {"layers", n.layers_}, {"time_embedding", n.time_embedding_},
+      {"model_dim", n.model_dim_}, {"blocks", n.blocks_}, {"heads", n.heads_}};
+  for (const auto& list : {network, defaults}) {
+    for (const auto& [key, value] : list) {
+      if (!m.has(key)) m.set(key, value);
+    }
+  }
+  for (const char* key : {"schedule", "reference_score", "epsilon", "parametrisation", "weighting", "divergence",
+                          "variance", "lift", "lift_scale", "prior", "solver", "sampler", "nfe", "grid"}) {
+    const bool applies = std::any_of(defaults.begin(), defaults.end(), [&](const auto& d) { return d.first == key; });
+    if (!applies) m.erase(key);
+  }
+  const bool mlp = m.get_string("network") == "mlp";
+  for (const char* key : {"model_dim", "blocks", "heads"}) {
+    if (mlp) m.erase(key);
+  }
+  for (const char* key : {"hidden", "layers"}) {
+    if (!mlp) m.erase(key);
+  }
+  if (m.has("lift") && m.get_string("lift") == "random") m.erase("lift_scale");
 }
 
 CardSection train_schema() {
@@ -60,51 +121,6 @@ CardSection train_schema() {
                                {"checkpoint_every", CardType::kInt},
                                {"checkpoint", CardType::kString},
                                {"seed", CardType::kInt}});
-}
-
-void set_model_defaults(CardSection& m) {
-  const NetworkOptions n;
-  const DiffusionOptions d;
-  m.set("kind", std::string("langevin"));
-  m.set("network", n.kind_);
-  m.set("hidden", n.hidden_);
-  m.set("layers", n.layers_);
-  m.set("time_embedding", n.time_embedding_);
-  m.set("model_dim", n.model_dim_);
-  m.set("blocks", n.blocks_);
-  m.set("heads", n.heads_);
-  m.set("schedule", d.schedule);
-  m.set("reference_score", d.reference_score);
-  m.set("epsilon", d.epsilon);
-  m.set("parametrisation", d.parametrisation);
-  m.set("weighting", d.weighting);
-  m.set("divergence", d.divergence);
-  m.set("variance", d.variance);
-  m.set("lift", std::string("random"));
-  m.set("lift_scale", 0.15);
-  m.set("prior", std::string("rambo"));
-  m.set("solver", std::string("heun"));
-  m.set("nfe", std::int64_t{20});
-}
-
-// Settings of the other model family do not apply; the resolved card leaves them out.
-void drop_other_family(CardSection& m, const std::string& kind) {
-  const char* langevin[] = {"schedule", "reference_score", "epsilon", "parametrisation", "weighting", "divergence",
-                            "variance"};
-  const char* flow[] = {"prior", "solver", "nfe"};
-  if (kind == "flow") {
-    for (const char* key : langevin) m.erase(key);
-  } else {
-    for (const char* key : flow) m.erase(key);
-  }
-  const bool mlp = m.get_string("network") == "mlp";
-  for (const char* key : {"model_dim", "blocks", "heads"}) {
-    if (mlp) m.erase(key);
-  }
-  for (const char* key : {"hidden", "layers"}) {
-    if (!mlp) m.erase(key);
-  }
-  if (m.get_string("lift") == "random") m.erase("lift_scale");
 }
 
 void set_train_defaults(CardSection& t) {
@@ -127,8 +143,8 @@ struct TrainFlags {
   std::string card;
   bool dry_run = false;
   bool resume = false;
-  std::string data, checkpoint, network, schedule, divergence;
-  std::int64_t steps = 0, epochs = 0, batch = 0, seed = 0;
+  std::string data, checkpoint, network, schedule, divergence, kind;
+  std::int64_t steps = 0, epochs = 0, batch = 0, seed = 0, nfe = 0;
   double lr = 0;
   std::vector<std::pair<CLI::Option*, std::pair<std::string, std::string>>> given;  // option -> (table, key)
 };
@@ -175,11 +191,58 @@ TrainOptions train_options(const CardSection& t) {
   return o;
 }
 
+VpOptions vp_options(const CardSection& m) {
+  VpOptions o;
+  o.schedule = m.get_string("schedule");
+  o.sampler = m.get_string("sampler");
+  o.nfe = m.get_int("nfe");
+  o.grid = m.get_string("grid");
+  o.validate();
+  return o;
+}
+
+// Checks every setting of the card's kind before any data is read.
+void validate_model_settings(const CardSection& m) {
+  const std::string kind = m.get_string("kind");
+  if (kind == "langevin") diffusion_options(m);
+  if (kind == "vp" || kind == "pddpm") vp_options(m);
+  if (kind == "flow" || kind == "pflow") {
+    steps_for_budget(ode_solver_from_name(m.get_string("solver")), m.get_int("nfe"));
+  }
+  if (kind == "flow") {
+    const std::string prior = m.get_string("prior");
+    PHASEGEN_CHECK(prior == "rambo" || prior == "gaussian" || prior == "latent", "prior: unknown prior '", prior,
+                   "': expected rambo, gaussian (fitted to the lifted data) or latent (N(0, I) in z-space)");
+  }
+  if (m.has("lift")) lift_options(m);
+}
+
+std::unique_ptr<Model> build_model(const CardSection& m, const EventSet& data, std::uint64_t seed) {
+  const std::string kind = m.get_string("kind");
+  if (kind == "langevin") return std::make_unique<LangevinModel>(diffusion_options(m), lift_options(m), data.sqrt_s);
+  if (kind == "vp") return std::make_unique<VpModel>(vp_options(m), StateSpace::latent(lift_options(m), data.sqrt_s));
+  const StateSpace momentum = StateSpace::momentum(StateSpace::momentum_scale(data.momenta), data.sqrt_s);
+  if (kind == "pddpm") return std::make_unique<VpModel>(vp_options(m), momentum);
+  const OdeSolver solver = ode_solver_from_name(m.get_string("solver"));
+  const std::int64_t nfe = m.get_int("nfe");
+  if (kind == "pflow") return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, nfe), momentum);
+  const std::string prior = m.get_string("prior");
+  if (prior == "gaussian") {
+    return std::make_unique<FlowModel>(FlowModel::with_fitted_gaussian(
+        data.momenta, solver, nfe, StateSpace::q_space(lift_options(m), data.sqrt_s), seed));
+  }
+  if (prior == "latent") {
+    return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, nfe),
+                                       StateSpace::latent(lift_options(m), data.sqrt_s));
+  }
+  return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, nfe),
+                                     StateSpace::q_space(lift_options(m), data.sqrt_s));
+}
+
 void run_train(TrainFlags& flags) {
   configure_threads(Workload::kNetwork);
   CardSection model = model_schema();
   CardSection train = train_schema();
-  set_model_defaults(model);
   set_train_defaults(train);
   if (!flags.card.empty()) {
     const bool has_model = model.load(flags.card, false);
@@ -191,18 +254,10 @@ void run_train(TrainFlags& flags) {
     CardSection& table = where.first == "model" ? model : train;
     table.set_text(where.second, option->as<std::string>(), option->get_name());
   }
+  resolve_model_settings(model);
   const std::string kind = model.get_string("kind");
-  PHASEGEN_CHECK(kind == "langevin" || kind == "flow", "kind: unknown model '", kind,
-                 "': expected langevin or flow");
-  drop_other_family(model, kind);
   PHASEGEN_CHECK(train.has("data"), "data: expected a training event file (--data or the card's [train])");
-  std::optional<DiffusionOptions> diffusion;
-  if (kind == "langevin") diffusion = diffusion_options(model);
-  if (kind == "flow") {
-    flow_prior_from_name(model.get_string("prior"));
-    steps_for_budget(ode_solver_from_name(model.get_string("solver")), model.get_int("nfe"));
-  }
-  const LiftOptions lift = lift_options(model);
+  validate_model_settings(model);
   const TrainOptions options = train_options(train);
   const std::string resolved = model.to_toml() + "\n" + train.to_toml();
   NetworkOptions network_options = NetworkOptions().kind(model.get_string("network"));
@@ -222,25 +277,12 @@ void run_train(TrainFlags& flags) {
   EventSet data = read_events(data_path);
   network_options.particles(data.momenta.size(1));
   auto net = make_network(network_options, options.seed);
-  std::unique_ptr<LangevinModel> langevin;
-  std::unique_ptr<FlowModel> flow;
-  if (kind == "langevin") {
-    langevin = std::make_unique<LangevinModel>(*diffusion, lift, data.sqrt_s);
-  } else {
-    const OdeSolver solver = ode_solver_from_name(model.get_string("solver"));
-    const std::int64_t nfe = model.get_int("nfe");
-    if (flow_prior_from_name(model.get_string("prior")) == FlowPrior::kGaussian) {
-      flow = std::make_unique<FlowModel>(
-          FlowModel::with_fitted_gaussian(data.momenta, solver, nfe, lift, data.sqrt_s, options.seed));
-    } else {
-      flow = std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, nfe), lift, data.sqrt_s);
-    }
-  }
-  const std::string description = langevin ? langevin->description() : flow->description();
+  std::unique_ptr<Model> built = build_model(model, data, options.seed);
+  const std::string description = built->description();
   ModelInfo info;
-  info.model = kind;
+  info.model = built->kind();
   info.network = network_to_text(network_options);
-  info.settings = langevin ? langevin->settings_text() : flow->settings_text();
+  info.settings = built->settings_text();
   info.card = resolved;
   std::ostringstream ids;
   for (int id : data.pdg_ids) ids << id << ' ';
@@ -249,7 +291,7 @@ void run_train(TrainFlags& flags) {
                              {"particles", std::to_string(data.momenta.size(1))},
                              {"sqrt_s", detail::concat(data.sqrt_s)},
                              {"pdg_ids", ids.str()}});
-  Trainer trainer(net, langevin ? langevin->loss_function() : flow->loss_function(), options, info);
+  Trainer trainer(net, built->loss_function(), options, info);
   if (flags.resume) trainer.resume();
   const std::int64_t n_train =
       data.momenta.size(0) - static_cast<std::int64_t>(options.validation_fraction * data.momenta.size(0));
@@ -293,7 +335,7 @@ void run_train(TrainFlags& flags) {
 void add_train_command(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "train", "Train a q-space model from a run card: the paper's Langevin diffusion or flow matching");
+      "train", "Train a model from a run card: kind = langevin (the paper's), flow, vp, or the p-space baselines pflow, pddpm");
   cmd->add_option("--card", flags->card, "TOML run card with [model] and [train] tables; flags override it");
   cmd->add_flag("--dry-run", flags->dry_run, "Print the resolved run card and exit");
   cmd->add_flag("--resume", flags->resume, "Continue from the checkpoint (same card, seed and threads)");
@@ -310,7 +352,10 @@ void add_train_command(CLI::App& app) {
   add("--lr", flags->lr, "Peak learning rate (default 1e-3)", "train", "lr");
   add("--seed", flags->seed, "Seed of every random stream of the run (default 1)", "train", "seed");
   add("--network", flags->network, "mlp or transformer", "model", "network");
-  add("--schedule", flags->schedule, "paper (T = 500) or extended (T = 1137)", "model", "schedule");
+  add("--kind", flags->kind, std::string("Model family: ") + kKinds, "model", "kind");
+  add("--schedule", flags->schedule, "langevin: paper (T = 500) or extended (T = 1137); vp: linear or paper", "model",
+      "schedule");
+  add("--nfe", flags->nfe, "flow, vp, pflow, pddpm: network evaluations per sampled event", "model", "nfe");
   add("--divergence", flags->divergence, "exact or hutchinson", "model", "divergence");
   cmd->callback([flags] { run_train(*flags); });
 }

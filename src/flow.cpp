@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "phasegen/error.hpp"
-#include "phasegen/gaussian.hpp"
 #include "phasegen/phasespace.hpp"
 
 namespace phasegen {
@@ -53,26 +52,18 @@ GaussianPrior GaussianPrior::from_text(const std::string& text) {
 FlowPrior flow_prior_from_name(const std::string& name) {
   if (name == "rambo") return FlowPrior::kRambo;
   if (name == "gaussian") return FlowPrior::kGaussian;
-  if (name == "latent") return FlowPrior::kLatent;
-  throw Error(detail::concat("prior: unknown prior '", name, "': expected rambo, gaussian or latent"));
+  if (name == "normal") return FlowPrior::kNormal;
+  throw Error(detail::concat("prior: unknown prior '", name, "': expected rambo, gaussian or normal"));
 }
 
 const char* flow_prior_name(FlowPrior prior) {
   switch (prior) {
     case FlowPrior::kRambo: return "rambo";
     case FlowPrior::kGaussian: return "gaussian";
-    case FlowPrior::kLatent: return "latent";
+    case FlowPrior::kNormal: return "normal";
   }
   return "unknown";
 }
-
-namespace {
-
-// The bijection runs in float64 (its Newton solves need it); networks see float32.
-at::Tensor to_latent(const at::Tensor& q) { return qspace_to_gaussian(q.to(at::kDouble)).to(q.scalar_type()); }
-at::Tensor from_latent(const at::Tensor& z) { return gaussian_to_qspace(z.to(at::kDouble)).to(z.scalar_type()); }
-
-}  // namespace
 
 FlowMatching::FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, std::optional<GaussianPrior> gaussian)
     : prior_(prior), solver_(solver), nfe_(nfe), gaussian_(std::move(gaussian)) {
@@ -83,17 +74,16 @@ FlowMatching::FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, 
 
 at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const {
   if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, at::kFloat);
-  if (prior_ == FlowPrior::kLatent) return at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kFloat));
+  if (prior_ == FlowPrior::kNormal) return at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kFloat));
   PHASEGEN_CHECK(gaussian_->mean.size(0) == 3 * particles, "flow matching: the Gaussian prior has ",
                  gaussian_->mean.size(0) / 3, " particles, but N = ", particles, " was asked for");
   return gaussian_->sample(batch, gen);
 }
 
-at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const {
-  const std::int64_t batch = q0.size(0);
-  at::Tensor x0 = prior_ == FlowPrior::kLatent ? to_latent(q0) : q0;
-  at::Tensor prior = sample_prior(batch, q0.size(1), gen).to(q0.scalar_type());
-  at::Tensor t = at::rand({batch}, gen, q0.options());
+at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& x0, at::Generator& gen) const {
+  const std::int64_t batch = x0.size(0);
+  at::Tensor prior = sample_prior(batch, x0.size(1), gen).to(x0.scalar_type());
+  at::Tensor t = at::rand({batch}, gen, x0.options());
   at::Tensor tt = t.view({-1, 1, 1});
   at::Tensor qt = (1.0 - tt) * x0 + tt * prior;
   at::Tensor target = prior - x0;
@@ -101,22 +91,20 @@ at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& q0, at::Gener
 }
 
 at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
-                                const std::function<void(double t, const at::Tensor& q)>& on_state) const {
+                                const std::function<void(double t, const at::Tensor& x)>& on_state) const {
   at::NoGradGuard no_grad;
-  const bool latent = prior_ == FlowPrior::kLatent;
-  auto to_q = [latent](const at::Tensor& x) { return latent ? from_latent(x) : x; };
   at::Tensor x = sample_prior(batch, particles, gen);
-  if (on_state) on_state(1.0, to_q(x));
+  if (on_state) on_state(1.0, x);
   auto field = [&](const at::Tensor& state, double t) {
     return net.forward(state, at::full({state.size(0)}, t, state.options()));
   };
   OdeCallback on_step;
-  if (on_state) on_step = [&](std::int64_t, double t, const at::Tensor& state) { on_state(t, to_q(state)); };
-  return to_q(integrate(field, x, 1.0, 0.0, steps_for_budget(solver_, nfe_), solver_, on_step));
+  if (on_state) on_step = [&](std::int64_t, double t, const at::Tensor& state) { on_state(t, state); };
+  return integrate(field, x, 1.0, 0.0, steps_for_budget(solver_, nfe_), solver_, on_step);
 }
 
 std::string FlowMatching::description() const {
-  return detail::concat("q-space flow matching, ", flow_prior_name(prior_), " prior, ", ode_solver_name(solver_), ", ",
+  return detail::concat("flow matching, ", flow_prior_name(prior_), " prior, ", ode_solver_name(solver_), ", ",
                         nfe_, " NFE");
 }
 

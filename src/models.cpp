@@ -1,21 +1,58 @@
 #include "phasegen/models.hpp"
 
-#include "phasegen/error.hpp"
-
 #include <cmath>
 #include <optional>
+#include <sstream>
 #include <vector>
+
+#include "phasegen/error.hpp"
 
 namespace phasegen {
 
 namespace {
 
-// A minibatch of events [batch, N, 4] lifted to q-space in float64, handed to networks in float32.
-at::Tensor lift_batch(const at::Tensor& events, const LiftOptions& lift, at::Generator& gen) {
-  return lift_to_qspace(events.to(at::kDouble), lift, gen).to(at::kFloat);
+std::string lift_kind(const LiftOptions& lift) { return lift.kind() == LiftOptions::Kind::kRandom ? "random" : "fixed"; }
+
+// Replaces the value of `key` in "key = value" lines; the key must be there.
+std::string with_value(const std::string& text, const std::string& key, const std::string& value) {
+  std::istringstream in(text);
+  std::string line, out;
+  bool found = false;
+  const std::string prefix = key + " = ";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) {
+      line = prefix + value;
+      found = true;
+    }
+    out += line + "\n";
+  }
+  PHASEGEN_CHECK(found, key, ": not a setting of this model");
+  return out;
+}
+
+// Decodes the states a sampler reports for every `every`-th step from the first, and the last.
+std::function<void(std::int64_t, const at::Tensor&)> every_state(std::int64_t every, std::int64_t last,
+                                                                 const Model::EventCallback& on_events,
+                                                                 const StateSpace& space) {
+  if (every <= 0 || !on_events) return {};
+  return [=, &space](std::int64_t step, const at::Tensor& x) {
+    if (step % every == 0 || step == last) on_events(step, space.decode(x));
+  };
 }
 
 }  // namespace
+
+std::unique_ptr<Model> model_from_settings(const std::string& kind, const std::string& settings_text,
+                                           const std::vector<std::pair<std::string, std::string>>& overrides) {
+  std::string text = settings_text;
+  for (const auto& [key, value] : overrides) text = with_value(text, key, value);
+  if (kind == "langevin") return std::make_unique<LangevinModel>(LangevinModel::from_settings_text(text));
+  if (kind == "flow") return std::make_unique<FlowModel>(FlowModel::from_settings_text(text));
+  if (kind == "vp") return std::make_unique<VpModel>(VpModel::from_settings_text(text));
+  throw Error(detail::concat("unknown model kind '", kind, "': expected langevin, flow or vp"));
+}
+
+// ---- Langevin ----
 
 LangevinModel::LangevinModel(DiffusionOptions diffusion, LiftOptions lift, double sqrt_s)
     : diffusion_(std::move(diffusion)), lift_(lift), sqrt_s_(sqrt_s) {
@@ -31,7 +68,7 @@ std::string LangevinModel::settings_text() const {
                         {"weighting", o.weighting},
                         {"divergence", o.divergence},
                         {"variance", o.variance},
-                        {"lift", lift_.kind() == LiftOptions::Kind::kRandom ? "random" : "fixed"},
+                        {"lift", lift_kind(lift_)},
                         {"lift_scale", detail::concat(lift_.scale())},
                         {"sqrt_s", detail::concat(sqrt_s_)}});
 }
@@ -45,6 +82,7 @@ LangevinModel LangevinModel::from_settings_text(const std::string& text) {
   o.weighting = key_value(text, "weighting");
   o.divergence = key_value(text, "divergence");
   o.variance = key_value(text, "variance");
+  o.validate();
   const LiftOptions lift = key_value(text, "lift") == "random" ? LiftOptions::random()
                                                                 : LiftOptions::fixed(std::stod(key_value(text, "lift_scale")));
   return LangevinModel(o, lift, std::stod(key_value(text, "sqrt_s")));
@@ -52,7 +90,7 @@ LangevinModel LangevinModel::from_settings_text(const std::string& text) {
 
 LossFunction LangevinModel::loss_function() const {
   return [this](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
-    return diffusion_.loss(net, lift_batch(events, lift_, gen), gen);
+    return diffusion_.loss(net, lift_to_qspace(events.to(at::kDouble), lift_, gen).to(at::kFloat), gen);
   };
 }
 
@@ -66,31 +104,31 @@ at::Tensor LangevinModel::sample_events(QNetworkImpl& net, std::int64_t batch, s
   return rambo_map(q.to(at::kDouble), sqrt_s_);
 }
 
-std::string LangevinModel::description() const {
-  return diffusion_.options().description() + ", " + lift_.description() + " lift, sqrt_s = " +
-         detail::concat(sqrt_s_) + " GeV";
+std::string LangevinModel::sampler_description() const {
+  return detail::concat(diffusion_.schedule().steps(), " steps, variance ", diffusion_.options().variance);
 }
 
-FlowModel::FlowModel(FlowMatching flow, LiftOptions lift, double sqrt_s)
-    : flow_(std::move(flow)), lift_(lift), sqrt_s_(sqrt_s) {
-  PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, "model: expected sqrt_s > 0, but got ", sqrt_s);
+std::string LangevinModel::description() const {
+  return "q-space Langevin diffusion: " + diffusion_.options().description() + ", " + lift_.description() +
+         " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
 }
+
+// ---- flow matching ----
+
+FlowModel::FlowModel(FlowMatching flow, StateSpace space) : flow_(std::move(flow)), space_(std::move(space)) {}
 
 FlowModel FlowModel::with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe,
-                                          LiftOptions lift, double sqrt_s, std::uint64_t seed) {
+                                          StateSpace space, std::uint64_t seed) {
   at::Generator gen = make_generator(seed);
-  GaussianPrior g = GaussianPrior::fit(lift_to_qspace(events.to(at::kDouble), lift, gen));
-  return FlowModel(FlowMatching(FlowPrior::kGaussian, solver, nfe, g), lift, sqrt_s);
+  GaussianPrior g = GaussianPrior::fit(space.encode(events, gen).to(at::kDouble));
+  return FlowModel(FlowMatching(FlowPrior::kGaussian, solver, nfe, g), space);
 }
 
 std::string FlowModel::settings_text() const {
-  std::vector<std::pair<std::string, std::string>> entries = {
-      {"prior", flow_prior_name(flow_.prior())},
-      {"solver", ode_solver_name(flow_.solver())},
-      {"nfe", std::to_string(flow_.nfe())},
-      {"lift", lift_.kind() == LiftOptions::Kind::kRandom ? "random" : "fixed"},
-      {"lift_scale", detail::concat(lift_.scale())},
-      {"sqrt_s", detail::concat(sqrt_s_)}};
+  std::vector<std::pair<std::string, std::string>> entries = {{"prior", flow_prior_name(flow_.prior())},
+                                                              {"solver", ode_solver_name(flow_.solver())},
+                                                              {"nfe", std::to_string(flow_.nfe())}};
+  for (auto& entry : space_.settings()) entries.push_back(std::move(entry));
   if (flow_.gaussian()) entries.emplace_back("gaussian", flow_.gaussian()->to_text());
   return to_key_values(entries);
 }
@@ -99,32 +137,74 @@ FlowModel FlowModel::from_settings_text(const std::string& text) {
   const FlowPrior prior = flow_prior_from_name(key_value(text, "prior"));
   std::optional<GaussianPrior> gaussian;
   if (prior == FlowPrior::kGaussian) gaussian = GaussianPrior::from_text(key_value(text, "gaussian"));
-  const LiftOptions lift = key_value(text, "lift") == "random" ? LiftOptions::random()
-                                                                : LiftOptions::fixed(std::stod(key_value(text, "lift_scale")));
-  return FlowModel(FlowMatching(prior, ode_solver_from_name(key_value(text, "solver")), std::stoll(key_value(text, "nfe")),
-                                gaussian),
-                   lift, std::stod(key_value(text, "sqrt_s")));
+  return FlowModel(FlowMatching(prior, ode_solver_from_name(key_value(text, "solver")),
+                                std::stoll(key_value(text, "nfe")), gaussian),
+                   StateSpace::from_settings_text(text));
 }
 
 LossFunction FlowModel::loss_function() const {
   return [this](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
-    return flow_.loss(net, lift_batch(events, lift_, gen), gen);
+    return flow_.loss(net, space_.encode(events, gen), gen);
   };
 }
 
 at::Tensor FlowModel::sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
-                                    const std::function<void(std::int64_t, const at::Tensor&)>& on_events) const {
+                                    std::int64_t every, const EventCallback& on_events) const {
+  auto keep = every_state(every, last_step(), on_events, space_);
   std::function<void(double, const at::Tensor&)> on_state;
   std::int64_t step = 0;
-  if (on_events) {
-    on_state = [&](double, const at::Tensor& q) { on_events(step++, rambo_map(q.to(at::kDouble), sqrt_s_)); };
-  }
-  at::Tensor q = flow_.sample(net, batch, particles, gen, on_state);
-  return rambo_map(q.to(at::kDouble), sqrt_s_);
+  if (keep) on_state = [&](double, const at::Tensor& x) { keep(step++, x); };
+  return space_.decode(flow_.sample(net, batch, particles, gen, on_state));
 }
 
-std::string FlowModel::description() const {
-  return flow_.description() + ", " + lift_.description() + " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
+std::string FlowModel::sampler_description() const {
+  return detail::concat(ode_solver_name(flow_.solver()), ", ", evaluations(), " NFE");
+}
+
+std::string FlowModel::description() const { return flow_.description() + ", " + space_.description(); }
+
+// ---- variance-preserving diffusion ----
+
+VpModel::VpModel(VpOptions options, StateSpace space) : vp_(std::move(options)), space_(std::move(space)) {}
+
+std::string VpModel::settings_text() const {
+  const VpOptions& o = vp_.options();
+  std::vector<std::pair<std::string, std::string>> entries = {
+      {"schedule", o.schedule}, {"sampler", o.sampler}, {"nfe", std::to_string(o.nfe)}, {"grid", o.grid}};
+  for (auto& entry : space_.settings()) entries.push_back(std::move(entry));
+  return to_key_values(entries);
+}
+
+VpModel VpModel::from_settings_text(const std::string& text) {
+  VpOptions o;
+  o.schedule = key_value(text, "schedule");
+  o.sampler = key_value(text, "sampler");
+  o.nfe = std::stoll(key_value(text, "nfe"));
+  o.grid = key_value(text, "grid");
+  o.validate();
+  return VpModel(o, StateSpace::from_settings_text(text));
+}
+
+LossFunction VpModel::loss_function() const {
+  return [this](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
+    return vp_.loss(net, space_.encode(events, gen), gen);
+  };
+}
+
+at::Tensor VpModel::sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                  std::int64_t every, const EventCallback& on_events) const {
+  auto keep = every_state(every, last_step(), on_events, space_);
+  VpDiffusion::StateCallback on_state;
+  if (keep) on_state = [&](std::int64_t step, double, const at::Tensor& x) { keep(step, x); };
+  return space_.decode(vp_.sample(net, batch, particles, gen, on_state));
+}
+
+std::string VpModel::sampler_description() const {
+  return detail::concat(vp_.options().sampler, ", ", evaluations(), " NFE, ", vp_.options().grid, " grid");
+}
+
+std::string VpModel::description() const {
+  return "VP diffusion: " + vp_.options().description() + ", " + space_.description();
 }
 
 }  // namespace phasegen

@@ -100,10 +100,17 @@ printf '[model]\nhidden = 9\nlayers = 1\n[train]\nbatch = 64\nsteps = 4\n' >"$wo
 cp "$work/small.ckpt" "$work/other.ckpt"
 expect_failure "is from another model: its network differs" train --card "$work/other.toml" --data "$work/muon.pt" --checkpoint "$work/other.ckpt" --resume
 printf '[model]\nkind = "flow"\nprior = "laplace"\n' >"$work/laplace.toml"
-expect_failure "prior: unknown prior 'laplace': expected rambo, gaussian or latent" train --card "$work/laplace.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
+expect_failure "prior: unknown prior 'laplace': expected rambo, gaussian (fitted to the lifted data) or latent" train --card "$work/laplace.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 printf '[model]\nkind = "flow"\nsolver = "rk4"\nnfe = 3\n' >"$work/nfe.toml"
 expect_failure "nfe: expected at least 4 evaluations for rk4, but got 3" train --card "$work/nfe.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
-expect_failure "--solver and --nfe apply to flow models only" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --nfe 10
+expect_failure "--nfe applies to flow and vp models, but '$work/small.ckpt' holds a langevin model" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --nfe 10
+expect_failure "--sampler applies to vp models" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --sampler ddim
+printf '[model]\nkind = "gan"\n' >"$work/gan.toml"
+expect_failure "kind: unknown model 'gan': expected langevin, flow, vp, pflow or pddpm" train --card "$work/gan.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
+printf '[model]\nkind = "vp"\nsampler = "euler"\n' >"$work/vpsampler.toml"
+expect_failure "sampler: unknown sampler 'euler': expected ddpm, ddim, heun or dpmpp2m" train --card "$work/vpsampler.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
+printf '[model]\nkind = "vp"\nschedule = "extended"\n' >"$work/vpschedule.toml"
+expect_failure "schedule: unknown VP schedule 'extended': expected linear or paper" train --card "$work/vpschedule.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 expect_failure "cannot write '$work/nodir/m.ckpt': No such file or directory" train --card "$work/small.toml" --data "$work/muon.pt" --checkpoint "$work/nodir/m.ckpt"
 expect_failure "--trajectory-every needs --trajectory-out" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --trajectory-every 10
 

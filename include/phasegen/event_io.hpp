@@ -11,7 +11,8 @@
 // Writers are atomic: events go to a temporary file beside the target, renamed on close();
 // a writer destroyed without close() (an error, an interrupt) removes its temporary file.
 // Readers accept only massless events in their centre-of-momentum frame with one N and one
-// sqrt_s throughout, and name the file and event number when they refuse one.
+// sqrt_s throughout (or, on request, massless events that violate conservation), and name the
+// file and event number when they refuse one.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -82,6 +83,11 @@ struct ReadOptions {
   /// Largest accepted |sum p - (sqrt_s, 0)| and |E_i - |p_i|| relative to sqrt_s, and largest
   /// relative spread of sqrt_s between events. Float32 files get at least 1e-5.
   double tolerance = 1e-6;
+  /// false: accept events that violate energy-momentum conservation (p-space baselines, other
+  /// generators), to measure that violation; they must still be finite and massless.
+  bool require_conservation = true;
+  /// The nominal total energy, GeV, when conservation is not required (0: the mean sum E).
+  double sqrt_s = 0.0;
 };
 
 /// Reads and validates every event of `path`.
@@ -101,8 +107,9 @@ void write_trajectory(const std::string& path, const Trajectory& trajectory);
 Trajectory read_trajectory(const std::string& path, const ReadOptions& options = {});
 
 /// Throws phasegen::Error naming `source` and the first offending event (numbered from 1) unless
-/// every event of `momenta` [n, N, 4] is massless, in its CM frame and at `sqrt_s`.
-void validate_events(const at::Tensor& momenta, double sqrt_s, double tolerance,
-                     const std::string& source);
+/// every event of `momenta` [n, N, 4] is finite, massless and (with `conservation`) in its CM
+/// frame at `sqrt_s`.
+void validate_events(const at::Tensor& momenta, double sqrt_s, double tolerance, const std::string& source,
+                     bool conservation = true);
 
 }  // namespace phasegen

@@ -1,6 +1,7 @@
-// Flow matching in q-space: a straight path from lifted data (t = 0) to a prior (t = 1), a network
-// regressed on the path's velocity, and an ODE back from the prior to data. With the RAMBO prior
-// p_ref the t = 1 end is exactly uniform phase space; the fitted Gaussian is the paper's choice.
+// Flow matching on a model's state X (q, the Gaussianised z or P/x, see space.hpp): a straight
+// path from data (t = 0) to a prior (t = 1), a network regressed on the path's velocity, and an
+// ODE back from the prior to data. In q-space the RAMBO prior p_ref makes the t = 1 end exactly
+// uniform phase space, and so does N(0, I) in z-space; the fitted Gaussian is the paper's choice.
 //
 //   phasegen::FlowMatching flow(phasegen::FlowPrior::kRambo, phasegen::OdeSolver::kHeun, 20);
 //   at::Tensor loss = flow.loss(*net, q0, gen);                       // q0: lifted data
@@ -24,7 +25,7 @@ struct GaussianPrior {
   at::Tensor mean;      ///< [3N] float64
   at::Tensor cholesky;  ///< [3N, 3N] float64, lower triangular, covariance = L L^T
 
-  /// Mean and covariance of lifted data q [n, N, 3] (n > 3N).
+  /// Mean and covariance of encoded data [n, N, 3] (n > 3N).
   static GaussianPrior fit(const at::Tensor& q);
   /// Draws [batch, N, 3] float32.
   at::Tensor sample(std::int64_t batch, at::Generator& gen) const;
@@ -33,10 +34,10 @@ struct GaussianPrior {
   static GaussianPrior from_text(const std::string& text);
 };
 
-/// kRambo: q-space with p_ref; kGaussian: q-space with the fitted Gaussian; kLatent: the
-/// Gaussianised z-space of the bijection (gaussian.hpp), where N(0, I) is exactly p_ref.
-enum class FlowPrior { kRambo, kGaussian, kLatent };
-FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo", "gaussian" or "latent"
+/// kRambo: p_ref (for q-space); kGaussian: a Gaussian fitted to the encoded data; kNormal: N(0, I)
+/// (z-space, where it is exactly p_ref, and the p-space baseline).
+enum class FlowPrior { kRambo, kGaussian, kNormal };
+FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo", "gaussian" or "normal"
 const char* flow_prior_name(FlowPrior prior);
 
 class FlowMatching {
@@ -47,14 +48,14 @@ class FlowMatching {
   /// Prior draws [batch, N, 3] float32.
   at::Tensor sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const;
 
-  /// Mean over the batch of |v(X_t, t) - (X_prior - X_data)|^2, t ~ U(0, 1), independent pairs, with
-  /// X = q, or z = the Gaussianised q for the latent prior. q0: lifted data [batch, N, 3].
-  at::Tensor loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const;
+  /// Mean over the batch of |v(X_t, t) - (X_prior - X_data)|^2, t ~ U(0, 1), independent pairs.
+  /// x0: encoded data [batch, N, 3].
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& x0, at::Generator& gen) const;
 
-  /// Integrates dX/dt = v from t = 1 (prior) to t = 0 with the solver and NFE budget and returns q
-  /// [batch, N, 3] float32; `on_state` sees q of the prior draw (t = 1) and after every step.
+  /// Integrates dX/dt = v from t = 1 (prior) to t = 0 with the solver and NFE budget and returns X
+  /// [batch, N, 3] float32; `on_state` sees the prior draw (t = 1) and the state after every step.
   at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
-                    const std::function<void(double t, const at::Tensor& q)>& on_state = {}) const;
+                    const std::function<void(double t, const at::Tensor& x)>& on_state = {}) const;
 
   FlowPrior prior() const { return prior_; }
   OdeSolver solver() const { return solver_; }

@@ -1,46 +1,86 @@
-// Models as the tools see them: a q-space network, the process it was trained for, and how events
-// enter q-space. Glue between the diffusion, the training engine and event files.
+// Models as the tools see them: a network's task (the loss), how it samples, and how events enter
+// and leave its state space. Glue between the generative processes, the training engine and files.
 //
-//   phasegen::LangevinModel model(diffusion_options, phasegen::LiftOptions::random(), 1.0);
+//   phasegen::VpModel model(phasegen::VpOptions(), phasegen::StateSpace::latent(phasegen::LiftOptions::random(), 1.0));
 //   phasegen::Trainer trainer(net, model.loss_function(), train_options, info);
 //   at::Tensor p = model.sample_events(*net, 10000, 3, gen);   // [10000, 3, 4], exact events
+//
+// Families ("kind" in checkpoints): langevin, the paper's q-space diffusion; flow, flow matching
+// in q-space, z-space or p-space; vp, the variance-preserving diffusion in z-space or p-space.
+// The p-space variants are the paper's baselines and the only models that do not conserve.
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "phasegen/diffusion.hpp"
 #include "phasegen/flow.hpp"
 #include "phasegen/phasespace.hpp"
+#include "phasegen/space.hpp"
 #include "phasegen/train.hpp"
+#include "phasegen/vp.hpp"
 
 namespace phasegen {
 
-class LangevinModel {
+class Model {
+ public:
+  /// Called with (step label, events [n, N, 4] float64) along the sampling path.
+  using EventCallback = std::function<void(std::int64_t step, const at::Tensor& events)>;
+
+  virtual ~Model() = default;
+  /// "langevin", "flow" or "vp".
+  virtual const char* kind() const = 0;
+  /// The settings as "key = value" lines (stored in checkpoints); model_from_settings reads them.
+  virtual std::string settings_text() const = 0;
+  /// Encodes each minibatch of events and returns the training loss.
+  virtual LossFunction loss_function() const = 0;
+  /// Samples events [batch, N, 4] float64. With every > 0, `on_events` sees the events of the first
+  /// state (pure noise), of every `every`-th state and of the last. Labels: the diffusion step t for
+  /// langevin (T first, 0 last), the sampler step for flow and vp (0 first, S last).
+  virtual at::Tensor sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                   std::int64_t every = 0, const EventCallback& on_events = {}) const = 0;
+  /// Label of the last state: 0 for langevin, S for flow and vp.
+  virtual std::int64_t last_step() const = 0;
+  /// Network evaluations per sampled event.
+  virtual std::int64_t evaluations() const = 0;
+  /// Whether every sampled state is an exact phase-space point.
+  virtual bool conserving() const = 0;
+  virtual double sqrt_s() const = 0;
+  /// The sampler alone, e.g. "dpmpp2m, 20 NFE, logsnr grid".
+  virtual std::string sampler_description() const = 0;
+  virtual std::string description() const = 0;
+};
+
+/// Rebuilds the model of a checkpoint from its kind and settings text; `overrides` replace
+/// sampler settings first (a key the model does not have is an error naming it).
+std::unique_ptr<Model> model_from_settings(const std::string& kind, const std::string& settings_text,
+                                           const std::vector<std::pair<std::string, std::string>>& overrides = {});
+
+class LangevinModel : public Model {
  public:
   LangevinModel(DiffusionOptions diffusion, LiftOptions lift, double sqrt_s);
-
-  /// The settings as "key = value" lines (stored in checkpoints), and back.
-  std::string settings_text() const;
   static LangevinModel from_settings_text(const std::string& text);
 
-  /// Lifts each minibatch of events to q-space (float32) and returns the implicit score-matching loss.
-  LossFunction loss_function() const;
-
-  /// Called with (t, events of Q_t) along the reverse path.
-  using EventCallback = std::function<void(std::int64_t t, const at::Tensor& events)>;
-
-  /// Samples events [batch, N, 4] float64 (the reverse chain mapped by RAMBO to sqrt_s); with
-  /// every > 0, `on_events` also sees the events of every `every`-th state of the chain.
+  const char* kind() const override { return "langevin"; }
+  std::string settings_text() const override;
+  LossFunction loss_function() const override;
   at::Tensor sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
-                           std::int64_t every = 0, const EventCallback& on_events = {}) const;
+                           std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  std::int64_t last_step() const override { return 0; }
+  std::int64_t evaluations() const override { return diffusion_.schedule().steps(); }
+  bool conserving() const override { return true; }
+  double sqrt_s() const override { return sqrt_s_; }
+  std::string sampler_description() const override;
+  std::string description() const override;
 
   const LangevinDiffusion& diffusion() const { return diffusion_; }
   const LiftOptions& lift() const { return lift_; }
-  double sqrt_s() const { return sqrt_s_; }
-  std::string description() const;
 
  private:
   LangevinDiffusion diffusion_;
@@ -48,34 +88,61 @@ class LangevinModel {
   double sqrt_s_;
 };
 
-/// Flow matching in q-space from lifted events, with the RAMBO or a fitted Gaussian prior.
-class FlowModel {
+/// Flow matching on the state of `space`: q with the RAMBO or fitted Gaussian prior, z with N(0, I),
+/// or P/x with N(0, I) (the p-space baseline).
+class FlowModel : public Model {
  public:
-  FlowModel(FlowMatching flow, LiftOptions lift, double sqrt_s);
-
-  /// Fits the Gaussian prior to the events [n, N, 4], lifted with `lift` and a generator seeded
+  FlowModel(FlowMatching flow, StateSpace space);
+  /// Fits the Gaussian prior to the events [n, N, 4] encoded into `space` with a generator seeded
   /// with `seed`, and returns the model.
-  static FlowModel with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe, LiftOptions lift,
-                                        double sqrt_s, std::uint64_t seed);
-
-  std::string settings_text() const;
+  static FlowModel with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe, StateSpace space,
+                                        std::uint64_t seed);
   static FlowModel from_settings_text(const std::string& text);
 
-  LossFunction loss_function() const;
-  /// Samples events [batch, N, 4] float64; `on_events` (if set) sees every state of the ODE path
-  /// mapped to phase space, keyed by the step (0 = prior draw).
+  const char* kind() const override { return "flow"; }
+  std::string settings_text() const override;
+  LossFunction loss_function() const override;
   at::Tensor sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
-                           const std::function<void(std::int64_t step, const at::Tensor& events)>& on_events = {}) const;
+                           std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  std::int64_t last_step() const override { return steps_for_budget(flow_.solver(), flow_.nfe()); }
+  std::int64_t evaluations() const override { return last_step() * evaluations_per_step(flow_.solver()); }
+  bool conserving() const override { return space_.conserving(); }
+  double sqrt_s() const override { return space_.sqrt_s(); }
+  std::string sampler_description() const override;
+  std::string description() const override;
 
   const FlowMatching& flow() const { return flow_; }
-  const LiftOptions& lift() const { return lift_; }
-  double sqrt_s() const { return sqrt_s_; }
-  std::string description() const;
+  const StateSpace& space() const { return space_; }
 
  private:
   FlowMatching flow_;
-  LiftOptions lift_;
-  double sqrt_s_;
+  StateSpace space_;
+};
+
+/// The variance-preserving diffusion on the state of `space` (z-space, or P/x for the p-space DDPM).
+class VpModel : public Model {
+ public:
+  VpModel(VpOptions options, StateSpace space);
+  static VpModel from_settings_text(const std::string& text);
+
+  const char* kind() const override { return "vp"; }
+  std::string settings_text() const override;
+  LossFunction loss_function() const override;
+  at::Tensor sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                           std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  std::int64_t last_step() const override { return vp_.steps(); }
+  std::int64_t evaluations() const override { return vp_.evaluations(); }
+  bool conserving() const override { return space_.conserving(); }
+  double sqrt_s() const override { return space_.sqrt_s(); }
+  std::string sampler_description() const override;
+  std::string description() const override;
+
+  const VpDiffusion& vp() const { return vp_; }
+  const StateSpace& space() const { return space_; }
+
+ private:
+  VpDiffusion vp_;
+  StateSpace space_;
 };
 
 }  // namespace phasegen

@@ -120,15 +120,19 @@ EventSet read_events(const std::string& path, const ReadOptions& options) {
   const double tolerance = raw.single_precision ? std::max(options.tolerance, 1e-5) : options.tolerance;
   EventSet set;
   set.momenta = raw.momenta;
-  set.sqrt_s = raw.momenta[0].select(1, 0).sum().item<double>();
-  validate_events(set.momenta, set.sqrt_s, tolerance, "'" + path + "'");
+  if (options.require_conservation) {
+    set.sqrt_s = raw.momenta[0].select(1, 0).sum().item<double>();
+  } else {
+    set.sqrt_s = options.sqrt_s > 0 ? options.sqrt_s : raw.momenta.select(2, 0).sum(1).mean().item<double>();
+  }
+  validate_events(set.momenta, set.sqrt_s, tolerance, "'" + path + "'", options.require_conservation);
   set.pdg_ids = std::move(raw.pdg_ids);
   set.run = std::move(raw.run);
   return set;
 }
 
-void validate_events(const at::Tensor& momenta, double sqrt_s, double tolerance,
-                     const std::string& source) {
+void validate_events(const at::Tensor& momenta, double sqrt_s, double tolerance, const std::string& source,
+                     bool conservation) {
   PHASEGEN_CHECK(momenta.dim() == 3 && momenta.size(2) == 4, source,
                  ": expected events of shape [n, N, 4], but got ", momenta.sizes());
   PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, source,
@@ -156,6 +160,7 @@ void validate_events(const at::Tensor& momenta, double sqrt_s, double tolerance,
                                (energy[k][i] - norm[k][i]).item<double>(), " GeV (",
                                mass_dev[k].item<double>(), " of sqrt_s; tolerance ", tolerance, ")"));
   }
+  if (!conservation) return;
   at::Tensor total = p.sum(1);
   at::Tensor energy_dev = (total.select(1, 0) - sqrt_s).abs() / sqrt_s;
   at::Tensor momentum_dev = std::get<0>(total.narrow(1, 1, 3).abs().max(1)) / sqrt_s;

@@ -118,10 +118,15 @@ Trajectory read_trajectory(const std::string& path, const ReadOptions& options) 
   }
   PHASEGEN_CHECK(t.events.dim() == 4 && t.events.size(3) == 4 && t.steps.size(0) == t.events.size(0), "'", path,
                  "': expected steps [S] and events [S, n, N, 4], but got ", t.steps.sizes(), " and ", t.events.sizes());
-  const double sqrt_s = t.events[0][0].select(1, 0).sum().item<double>();
+  PHASEGEN_CHECK(t.events.size(0) > 0 && t.events.size(1) > 0, "'", path, "' holds no states");
+  double sqrt_s = t.events[0][0].select(1, 0).sum().item<double>();
+  if (!options.require_conservation) {
+    sqrt_s = options.sqrt_s > 0 ? options.sqrt_s : t.events.select(3, 0).sum(2).mean().item<double>();
+  }
   for (std::int64_t k = 0; k < t.events.size(0); ++k) {
     validate_events(t.events[k], sqrt_s, options.tolerance,
-                    detail::concat("'", path, "' state ", k + 1, " (step ", t.steps[k].item<std::int64_t>(), ")"));
+                    detail::concat("'", path, "' state ", k + 1, " (step ", t.steps[k].item<std::int64_t>(), ")"),
+                    options.require_conservation);
   }
   return t;
 }

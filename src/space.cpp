@@ -1,0 +1,115 @@
+#include "phasegen/space.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "phasegen/error.hpp"
+#include "phasegen/gaussian.hpp"
+#include "phasegen/train.hpp"
+
+namespace phasegen {
+
+namespace {
+
+// Every digit, so that a model read back from a checkpoint decodes exactly as the trained one.
+std::string exact_text(double v) {
+  std::ostringstream out;
+  out.precision(17);
+  out << v;
+  return out.str();
+}
+
+}  // namespace
+
+StateSpace::StateSpace(Kind kind, LiftOptions lift, double scale, double sqrt_s)
+    : kind_(kind), lift_(lift), scale_(scale), sqrt_s_(sqrt_s) {
+  PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, "model: expected sqrt_s > 0, but got ", sqrt_s);
+  PHASEGEN_CHECK(kind != Kind::kMomentum || (std::isfinite(scale) && scale > 0),
+                 "momentum space: expected a scale x > 0, but got ", scale);
+}
+
+StateSpace StateSpace::q_space(LiftOptions lift, double sqrt_s) { return StateSpace(Kind::kQ, lift, 0.0, sqrt_s); }
+
+StateSpace StateSpace::latent(LiftOptions lift, double sqrt_s) {
+  return StateSpace(Kind::kLatent, lift, 0.0, sqrt_s);
+}
+
+StateSpace StateSpace::momentum(double scale, double sqrt_s) {
+  return StateSpace(Kind::kMomentum, LiftOptions::random(), scale, sqrt_s);
+}
+
+double StateSpace::momentum_scale(const at::Tensor& events) {
+  PHASEGEN_CHECK(events.dim() == 3 && events.size(2) == 4 && events.size(0) > 0,
+                 "momentum scale: expected events [n, N, 4], but got ", events.sizes());
+  return std::sqrt(events.narrow(2, 1, 3).to(at::kDouble).pow(2).mean().item<double>());
+}
+
+at::Tensor StateSpace::encode(const at::Tensor& events, at::Generator& gen) const {
+  PHASEGEN_CHECK(events.dim() == 3 && events.size(2) == 4, "expected events [batch, N, 4], but got ", events.sizes());
+  at::Tensor p = events.to(at::kDouble);
+  switch (kind_) {
+    case Kind::kQ: return lift_to_qspace(p, lift_, gen).to(at::kFloat);
+    case Kind::kLatent: return qspace_to_gaussian(lift_to_qspace(p, lift_, gen)).to(at::kFloat);
+    case Kind::kMomentum: return (p.narrow(2, 1, 3) / scale_).to(at::kFloat);
+  }
+  throw Error("unreachable state space");
+}
+
+at::Tensor StateSpace::decode(const at::Tensor& x) const {
+  PHASEGEN_CHECK(x.dim() == 3 && x.size(2) == 3, "expected states [batch, N, 3], but got ", x.sizes());
+  at::Tensor s = x.to(at::kDouble);
+  switch (kind_) {
+    case Kind::kQ: return rambo_map(s, sqrt_s_);
+    case Kind::kLatent: return rambo_map(gaussian_to_qspace(s), sqrt_s_);
+    case Kind::kMomentum: {
+      at::Tensor p = s * scale_;
+      return at::cat({at::linalg_vector_norm(p, 2, {2}, true, c10::nullopt), p}, 2);
+    }
+  }
+  throw Error("unreachable state space");
+}
+
+const char* space_name(StateSpace::Kind kind) {
+  switch (kind) {
+    case StateSpace::Kind::kQ: return "q";
+    case StateSpace::Kind::kLatent: return "latent";
+    case StateSpace::Kind::kMomentum: return "momentum";
+  }
+  return "unknown";
+}
+
+std::vector<std::pair<std::string, std::string>> StateSpace::settings() const {
+  std::vector<std::pair<std::string, std::string>> s = {{"space", space_name(kind_)}};
+  if (kind_ == Kind::kMomentum) {
+    s.emplace_back("momentum_scale", exact_text(scale_));
+  } else {
+    s.emplace_back("lift", lift_.kind() == LiftOptions::Kind::kRandom ? "random" : "fixed");
+    s.emplace_back("lift_scale", exact_text(lift_.scale()));
+  }
+  s.emplace_back("sqrt_s", exact_text(sqrt_s_));
+  return s;
+}
+
+StateSpace StateSpace::from_settings_text(const std::string& text) {
+  const std::string space = key_value(text, "space");
+  const double sqrt_s = std::stod(key_value(text, "sqrt_s"));
+  if (space == "momentum") return momentum(std::stod(key_value(text, "momentum_scale")), sqrt_s);
+  const LiftOptions lift = key_value(text, "lift") == "random" ? LiftOptions::random()
+                                                                : LiftOptions::fixed(std::stod(key_value(text, "lift_scale")));
+  if (space == "q") return q_space(lift, sqrt_s);
+  PHASEGEN_CHECK(space == "latent", "model settings: unknown space '", space, "'");
+  return latent(lift, sqrt_s);
+}
+
+std::string StateSpace::description() const {
+  const std::string energy = ", sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
+  switch (kind_) {
+    case Kind::kQ: return "q-space, " + lift_.description() + " lift" + energy;
+    case Kind::kLatent: return "Gaussianised z-space, " + lift_.description() + " lift" + energy;
+    case Kind::kMomentum:
+      return "p-space P/x, x = " + detail::concat(scale_) + " GeV (does not conserve momentum)" + energy;
+  }
+  return "unknown space";
+}
+
+}  // namespace phasegen

@@ -1,0 +1,129 @@
+#include "phasegen/models.hpp"
+
+#include "phasegen/observables.hpp"
+#include "phasegen/targets.hpp"
+#include "test_util.hpp"
+
+namespace phasegen {
+namespace {
+
+std::shared_ptr<QNetworkImpl> random_network(std::int64_t particles) {
+  auto net = make_network(NetworkOptions().particles(particles).hidden(16).layers(2), 3);
+  at::NoGradGuard no_grad;
+  at::Generator init = make_generator(4);
+  for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes(), init, p.options()) * 0.3);
+  return net;
+}
+
+at::Tensor aps_events(std::int64_t n, at::Generator& gen) {
+  TargetSpec aps;
+  aps.kind = TargetKind::kAps;
+  aps.particles = 5;
+  aps.sqrt_s = 91.2;
+  return EventGenerator(aps).generate(n, gen);
+}
+
+// Every model family with every prior, space and sampler, built on APS events at 91.2 GeV.
+std::vector<std::unique_ptr<Model>> all_models(const at::Tensor& events) {
+  const double rs = 91.2;
+  const StateSpace q = StateSpace::q_space(LiftOptions::random(), rs);
+  const StateSpace z = StateSpace::latent(LiftOptions::random(), rs);
+  const StateSpace p = StateSpace::momentum(StateSpace::momentum_scale(events), rs);
+  std::vector<std::unique_ptr<Model>> models;
+  DiffusionOptions langevin;
+  langevin.schedule = "paper";
+  models.push_back(std::make_unique<LangevinModel>(langevin, LiftOptions::random(), rs));
+  for (OdeSolver solver : {OdeSolver::kEuler, OdeSolver::kHeun, OdeSolver::kRk4}) {
+    models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, 12), q));
+    models.push_back(std::make_unique<FlowModel>(FlowModel::with_fitted_gaussian(events, solver, 12, q, 1)));
+    models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, 12), z));
+  }
+  for (const char* sampler : {"ddpm", "ddim", "heun", "dpmpp2m"}) {
+    VpOptions o;
+    o.sampler = sampler;
+    o.nfe = 12;
+    models.push_back(std::make_unique<VpModel>(o, z));
+  }
+  VpOptions ddpm;
+  ddpm.schedule = "paper";
+  ddpm.sampler = "ddpm";
+  ddpm.nfe = 500;
+  ddpm.grid = "time";
+  models.push_back(std::make_unique<VpModel>(ddpm, p));
+  models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, OdeSolver::kEuler, 50), p));
+  return models;
+}
+
+TEST(Models, SettingsRoundTripThroughTheCheckpointText) {
+  at::Generator gen = make_generator(1);
+  for (const auto& model : all_models(aps_events(2000, gen))) {
+    auto back = model_from_settings(model->kind(), model->settings_text());
+    EXPECT_EQ(back->settings_text(), model->settings_text());
+    EXPECT_EQ(back->description(), model->description());
+    EXPECT_EQ(back->conserving(), model->conserving());
+  }
+}
+
+TEST(Models, SamplerOverridesReplaceSettingsAndUnknownOnesAreRefused) {
+  VpOptions o;
+  VpModel vp(o, StateSpace::latent(LiftOptions::random(), 1.0));
+  auto fast = model_from_settings("vp", vp.settings_text(), {{"sampler", "heun"}, {"nfe", "9"}});
+  EXPECT_EQ(fast->evaluations(), 9);
+  EXPECT_EQ(fast->last_step(), 5);
+  EXPECT_ERROR_CONTAINS(model_from_settings("vp", vp.settings_text(), {{"solver", "rk4"}}),
+                        "solver: not a setting of this model");
+  EXPECT_ERROR_CONTAINS(model_from_settings("vp", vp.settings_text(), {{"sampler", "euler"}}), "unknown sampler");
+  EXPECT_ERROR_CONTAINS(model_from_settings("gan", vp.settings_text()), "unknown model kind 'gan'");
+}
+
+// Conservation at every step of every q- and z-space sampler; the p-space baselines break it,
+// and the paper's Table I metric says so.
+TEST(Models, EveryStateIsExactExceptForThePSpaceBaselines) {
+  at::Generator gen = make_generator(2);
+  const at::Tensor events = aps_events(4000, gen);
+  auto net = random_network(5);
+  for (const auto& model : all_models(events)) {
+    std::int64_t states = 0;
+    double worst = 0, worst_mass = 0, best = 1e300;
+    const at::Tensor out =
+        model->sample_events(*net, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
+          const at::Tensor v = conservation_violation(p, 91.2);
+          worst = std::max(worst, v.max().item<double>());
+          best = std::min(best, v.min().item<double>());
+          worst_mass = std::max(worst_mass, mass_violation(p, 91.2).max().item<double>());
+          ++states;
+        });
+    const std::int64_t expected_states =
+        std::string(model->kind()) == "langevin" ? 501 : model->last_step() + 1;
+    EXPECT_EQ(states, expected_states) << model->description();
+    EXPECT_LE(worst_mass, 1e-12) << model->description();
+    const at::Tensor table_one = table_one_violation(out, 91.2);
+    if (model->conserving()) {
+      EXPECT_LE(worst, 1e-12) << model->description();
+      EXPECT_LE(table_one.max().item<double>(), 1e-12) << model->description();
+    } else {
+      EXPECT_GT(best, 1e-6) << model->description();
+      EXPECT_GT(table_one.min().item<double>(), 1e-3) << model->description();
+    }
+  }
+}
+
+TEST(Models, TrajectoryLabelsAndSampledEventsMatchTheFinalState) {
+  auto net = random_network(3);
+  VpOptions o;
+  o.sampler = "ddim";
+  o.nfe = 10;
+  VpModel vp(o, StateSpace::latent(LiftOptions::random(), 1.0));
+  std::vector<std::int64_t> labels;
+  at::Tensor last;
+  at::Generator gen = make_generator(3);
+  at::Tensor p = vp.sample_events(*net, 50, 3, gen, 4, [&](std::int64_t step, const at::Tensor& e) {
+    labels.push_back(step);
+    last = e;
+  });
+  EXPECT_EQ(labels, (std::vector<std::int64_t>{0, 4, 8, 10}));
+  EXPECT_TRUE(at::equal(last, p));
+}
+
+}  // namespace
+}  // namespace phasegen
