@@ -35,8 +35,11 @@ void check_momenta(const at::Tensor& p, const char* what) {
 
 // Uniform numbers in (0, 1): torch draws [0, 1), and a zero would give log(0).
 at::Tensor open_uniform(at::IntArrayRef shape, at::Generator& gen, at::ScalarType dtype) {
-  return at::empty(shape, at::TensorOptions().dtype(dtype).device(gen.device()))
-      .uniform_(DBL_MIN, 1.0, gen);
+  // The lower end is the smallest normal number of the type itself: DBL_MIN rounds to 0 in float32,
+  // where uniform_ does return 0 (once in 2^24 draws), and -log(0) is infinite. The other draws are
+  // unchanged, so float32 streams stay as they were.
+  const double lowest = dtype == at::kDouble ? DBL_MIN : FLT_MIN;
+  return at::empty(shape, at::TensorOptions().dtype(dtype).device(gen.device())).uniform_(lowest, 1.0, gen);
 }
 
 // Isotropic unit vectors from two uniform planes: returns [3, ...].
