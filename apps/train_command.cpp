@@ -45,7 +45,9 @@ CardSection model_schema() {
                                {"solver", CardType::kString},
                                {"sampler", CardType::kString},
                                {"nfe", CardType::kInt},
-                               {"grid", CardType::kString}});
+                               {"grid", CardType::kString},
+                               {"features", CardType::kString},
+                               {"coupling", CardType::kString}});
 }
 
 // The model kinds of a card: the q-space models, the z-space VP diffusion, and the paper's two
@@ -63,11 +65,13 @@ std::vector<std::pair<std::string, CardValue>> kind_defaults(const std::string& 
   }
   if (kind == "flow") {
     return {{"prior", std::string("rambo")}, {"solver", std::string("heun")}, {"nfe", std::int64_t{20}},
-            {"lift", std::string("random")}, {"lift_scale", 0.15}};
+            {"lift", std::string("random")}, {"lift_scale", 0.15},     {"features", std::string("none")},
+            {"coupling", std::string("independent")}};
   }
   if (kind == "vp") {
     return {{"schedule", vp.schedule}, {"sampler", vp.sampler},           {"nfe", vp.nfe},
-            {"grid", vp.grid},         {"lift", std::string("random")}, {"lift_scale", 0.15}};
+            {"grid", vp.grid},         {"lift", std::string("random")}, {"lift_scale", 0.15},
+            {"features", std::string("none")}};
   }
   if (kind == "pflow") return {{"solver", std::string("euler")}, {"nfe", std::int64_t{500}}};
   if (kind == "pddpm") {
@@ -92,7 +96,7 @@ void resolve_model_settings(CardSection& m) {
     }
   }
   for (const char* key : {"schedule", "reference_score", "epsilon", "parametrisation", "weighting", "divergence",
-                          "variance", "lift", "lift_scale", "prior", "solver", "sampler", "nfe", "grid"}) {
+                          "variance", "lift", "lift_scale", "prior", "solver", "sampler", "nfe", "grid", "features", "coupling"}) {
     const bool applies = std::any_of(defaults.begin(), defaults.end(), [&](const auto& d) { return d.first == key; });
     if (!applies) m.erase(key);
   }
@@ -215,28 +219,43 @@ void validate_model_settings(const CardSection& m) {
                    "': expected rambo, gaussian (fitted to the lifted data) or latent (N(0, I) in z-space)");
   }
   if (m.has("lift")) lift_options(m);
+  if (m.has("features")) state_features_from_name(m.get_string("features"));
+  if (m.has("coupling")) {
+    PHASEGEN_CHECK(flow_coupling_from_name(m.get_string("coupling")) == FlowCoupling::kIndependent ||
+                       m.get_string("prior") != "gaussian",
+                   "coupling = fibre: expected the rambo or latent prior (the fibre of a Gaussian draw is not p_ref's)");
+  }
+}
+
+StateFeatures features_of(const CardSection& m) {
+  return m.has("features") ? state_features_from_name(m.get_string("features")) : StateFeatures::kNone;
 }
 
 std::unique_ptr<Model> build_model(const CardSection& m, const EventSet& data, std::uint64_t seed) {
   const std::string kind = m.get_string("kind");
   if (kind == "langevin") return std::make_unique<LangevinModel>(diffusion_options(m), lift_options(m), data.sqrt_s);
-  if (kind == "vp") return std::make_unique<VpModel>(vp_options(m), StateSpace::latent(lift_options(m), data.sqrt_s));
+  const StateFeatures features = features_of(m);
+  if (kind == "vp") {
+    return std::make_unique<VpModel>(vp_options(m), StateSpace::latent(lift_options(m), data.sqrt_s), features);
+  }
   const StateSpace momentum = StateSpace::momentum(StateSpace::momentum_scale(data.momenta), data.sqrt_s);
   if (kind == "pddpm") return std::make_unique<VpModel>(vp_options(m), momentum);
   const OdeSolver solver = ode_solver_from_name(m.get_string("solver"));
   const std::int64_t nfe = m.get_int("nfe");
+  const FlowCoupling coupling =
+      m.has("coupling") ? flow_coupling_from_name(m.get_string("coupling")) : FlowCoupling::kIndependent;
   if (kind == "pflow") return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, nfe), momentum);
   const std::string prior = m.get_string("prior");
   if (prior == "gaussian") {
     return std::make_unique<FlowModel>(FlowModel::with_fitted_gaussian(
-        data.momenta, solver, nfe, StateSpace::q_space(lift_options(m), data.sqrt_s), seed));
+        data.momenta, solver, nfe, StateSpace::q_space(lift_options(m), data.sqrt_s), seed, features));
   }
   if (prior == "latent") {
     return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, nfe),
-                                       StateSpace::latent(lift_options(m), data.sqrt_s));
+                                       StateSpace::latent(lift_options(m), data.sqrt_s), features, coupling);
   }
   return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, nfe),
-                                     StateSpace::q_space(lift_options(m), data.sqrt_s));
+                                     StateSpace::q_space(lift_options(m), data.sqrt_s), features, coupling);
 }
 
 void run_train(TrainFlags& flags) {
@@ -262,6 +281,7 @@ void run_train(TrainFlags& flags) {
   const std::string resolved = model.to_toml() + "\n" + train.to_toml();
   NetworkOptions network_options = NetworkOptions().kind(model.get_string("network"));
   network_options.time_embedding(model.get_int("time_embedding"));
+  network_options.extra_inputs(extra_inputs(features_of(model)));
   if (model.has("hidden")) network_options.hidden(model.get_int("hidden")).layers(model.get_int("layers"));
   if (model.has("model_dim")) {
     network_options.model_dim(model.get_int("model_dim")).blocks(model.get_int("blocks")).heads(model.get_int("heads"));

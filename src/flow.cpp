@@ -81,13 +81,19 @@ at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles
 }
 
 at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& x0, at::Generator& gen) const {
+  return loss(net, x0, sample_prior(x0.size(0), x0.size(1), gen).to(x0.scalar_type()), gen);
+}
+
+at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& x0, const at::Tensor& prior,
+                              at::Generator& gen) const {
   const std::int64_t batch = x0.size(0);
-  at::Tensor prior = sample_prior(batch, x0.size(1), gen).to(x0.scalar_type());
+  PHASEGEN_CHECK(prior.sizes() == x0.sizes(), "flow matching: expected prior draws shaped like the data ", x0.sizes(),
+                 ", but got ", prior.sizes());
   at::Tensor t = at::rand({batch}, gen, x0.options());
   at::Tensor tt = t.view({-1, 1, 1});
   at::Tensor qt = (1.0 - tt) * x0 + tt * prior;
   at::Tensor target = prior - x0;
-  return (net.forward(qt, t) - target).pow(2).flatten(1).sum(1).mean();
+  return (net.forward_with(qt, t, features_) - target).pow(2).flatten(1).sum(1).mean();
 }
 
 at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
@@ -96,7 +102,7 @@ at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int6
   at::Tensor x = sample_prior(batch, particles, gen);
   if (on_state) on_state(1.0, x);
   auto field = [&](const at::Tensor& state, double t) {
-    return net.forward(state, at::full({state.size(0)}, t, state.options()));
+    return net.forward_with(state, at::full({state.size(0)}, t, state.options()), features_);
   };
   OdeCallback on_step;
   if (on_state) on_step = [&](std::int64_t, double t, const at::Tensor& state) { on_state(t, state); };

@@ -40,7 +40,42 @@ std::function<void(std::int64_t, const at::Tensor&)> every_state(std::int64_t ev
   };
 }
 
+// The network's view of the event a state decodes to; captures the space by value, so that the
+// function outlives any copy of the model.
+InputFeatures event_features(const StateSpace& space, StateFeatures features) {
+  if (features == StateFeatures::kNone) return {};
+  PHASEGEN_CHECK(space.conserving(), "features = event: expected a q- or z-space model, but got ", space.description());
+  return [space](const at::Tensor& x) { return (space.decode(x) / space.sqrt_s()).to(x.scalar_type()); };
+}
+
+StateFeatures features_setting(const std::string& text) {
+  return text.find("features = ") == std::string::npos ? StateFeatures::kNone
+                                                        : state_features_from_name(key_value(text, "features"));
+}
+
 }  // namespace
+
+StateFeatures state_features_from_name(const std::string& name) {
+  if (name == "none") return StateFeatures::kNone;
+  if (name == "event") return StateFeatures::kEvent;
+  throw Error(detail::concat("features: unknown features '", name, "': expected none or event"));
+}
+
+const char* state_features_name(StateFeatures features) {
+  return features == StateFeatures::kEvent ? "event" : "none";
+}
+
+std::int64_t extra_inputs(StateFeatures features) { return features == StateFeatures::kEvent ? 4 : 0; }
+
+FlowCoupling flow_coupling_from_name(const std::string& name) {
+  if (name == "independent") return FlowCoupling::kIndependent;
+  if (name == "fibre") return FlowCoupling::kFibre;
+  throw Error(detail::concat("coupling: unknown coupling '", name, "': expected independent or fibre"));
+}
+
+const char* flow_coupling_name(FlowCoupling coupling) {
+  return coupling == FlowCoupling::kFibre ? "fibre" : "independent";
+}
 
 std::unique_ptr<Model> model_from_settings(const std::string& kind, const std::string& settings_text,
                                            const std::vector<std::pair<std::string, std::string>>& overrides) {
@@ -115,19 +150,28 @@ std::string LangevinModel::description() const {
 
 // ---- flow matching ----
 
-FlowModel::FlowModel(FlowMatching flow, StateSpace space) : flow_(std::move(flow)), space_(std::move(space)) {}
+FlowModel::FlowModel(FlowMatching flow, StateSpace space, StateFeatures features, FlowCoupling coupling)
+    : flow_(std::move(flow)), space_(std::move(space)), features_(features), coupling_(coupling) {
+  flow_.set_features(event_features(space_, features_));
+  const bool rambo_prior = (space_.kind() == StateSpace::Kind::kQ && flow_.prior() == FlowPrior::kRambo) ||
+                           (space_.kind() == StateSpace::Kind::kLatent && flow_.prior() == FlowPrior::kNormal);
+  PHASEGEN_CHECK(coupling_ == FlowCoupling::kIndependent || (rambo_prior && space_.lift().kind() == LiftOptions::Kind::kRandom),
+                 "coupling = fibre: expected the RAMBO prior (q-space rambo or z-space latent) and the random lift");
+}
 
 FlowModel FlowModel::with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe,
-                                          StateSpace space, std::uint64_t seed) {
+                                          StateSpace space, std::uint64_t seed, StateFeatures features) {
   at::Generator gen = make_generator(seed);
   GaussianPrior g = GaussianPrior::fit(space.encode(events, gen).to(at::kDouble));
-  return FlowModel(FlowMatching(FlowPrior::kGaussian, solver, nfe, g), space);
+  return FlowModel(FlowMatching(FlowPrior::kGaussian, solver, nfe, g), space, features);
 }
 
 std::string FlowModel::settings_text() const {
   std::vector<std::pair<std::string, std::string>> entries = {{"prior", flow_prior_name(flow_.prior())},
                                                               {"solver", ode_solver_name(flow_.solver())},
-                                                              {"nfe", std::to_string(flow_.nfe())}};
+                                                              {"nfe", std::to_string(flow_.nfe())},
+                                                              {"features", state_features_name(features_)},
+                                                              {"coupling", flow_coupling_name(coupling_)}};
   for (auto& entry : space_.settings()) entries.push_back(std::move(entry));
   if (flow_.gaussian()) entries.emplace_back("gaussian", flow_.gaussian()->to_text());
   return to_key_values(entries);
@@ -139,12 +183,25 @@ FlowModel FlowModel::from_settings_text(const std::string& text) {
   if (prior == FlowPrior::kGaussian) gaussian = GaussianPrior::from_text(key_value(text, "gaussian"));
   return FlowModel(FlowMatching(prior, ode_solver_from_name(key_value(text, "solver")),
                                 std::stoll(key_value(text, "nfe")), gaussian),
-                   StateSpace::from_settings_text(text));
+                   StateSpace::from_settings_text(text), features_setting(text),
+                   text.find("coupling = ") == std::string::npos ? FlowCoupling::kIndependent
+                                                                 : flow_coupling_from_name(key_value(text, "coupling")));
+}
+
+std::pair<at::Tensor, at::Tensor> FlowModel::training_pairs(const at::Tensor& events, at::Generator& gen) const {
+  if (coupling_ == FlowCoupling::kFibre) {
+    at::Tensor x1 = flow_.sample_prior(events.size(0), events.size(1), gen);
+    const FibrePoint fibre = fibre_point(space_.to_q(x1), space_.sqrt_s());
+    return {space_.from_q(rambo_inverse(events.to(at::kDouble), fibre)).to(at::kFloat), x1};
+  }
+  at::Tensor x0 = space_.encode(events, gen);
+  return {x0, flow_.sample_prior(events.size(0), events.size(1), gen).to(x0.scalar_type())};
 }
 
 LossFunction FlowModel::loss_function() const {
   return [this](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
-    return flow_.loss(net, space_.encode(events, gen), gen);
+    auto [x0, x1] = training_pairs(events, gen);
+    return flow_.loss(net, x0, x1, gen);
   };
 }
 
@@ -161,16 +218,23 @@ std::string FlowModel::sampler_description() const {
   return detail::concat(ode_solver_name(flow_.solver()), ", ", evaluations(), " NFE");
 }
 
-std::string FlowModel::description() const { return flow_.description() + ", " + space_.description(); }
+std::string FlowModel::description() const {
+  return flow_.description() + (coupling_ == FlowCoupling::kFibre ? ", fibre coupling" : "") + ", " +
+         space_.description() + (features_ == StateFeatures::kEvent ? ", network sees the event" : "");
+}
 
 // ---- variance-preserving diffusion ----
 
-VpModel::VpModel(VpOptions options, StateSpace space) : vp_(std::move(options)), space_(std::move(space)) {}
+VpModel::VpModel(VpOptions options, StateSpace space, StateFeatures features)
+    : vp_(std::move(options)), space_(std::move(space)), features_(features) {
+  vp_.set_features(event_features(space_, features_));
+}
 
 std::string VpModel::settings_text() const {
   const VpOptions& o = vp_.options();
   std::vector<std::pair<std::string, std::string>> entries = {
-      {"schedule", o.schedule}, {"sampler", o.sampler}, {"nfe", std::to_string(o.nfe)}, {"grid", o.grid}};
+      {"schedule", o.schedule}, {"sampler", o.sampler},  {"nfe", std::to_string(o.nfe)},
+      {"grid", o.grid},         {"features", state_features_name(features_)}};
   for (auto& entry : space_.settings()) entries.push_back(std::move(entry));
   return to_key_values(entries);
 }
@@ -182,7 +246,7 @@ VpModel VpModel::from_settings_text(const std::string& text) {
   o.nfe = std::stoll(key_value(text, "nfe"));
   o.grid = key_value(text, "grid");
   o.validate();
-  return VpModel(o, StateSpace::from_settings_text(text));
+  return VpModel(o, StateSpace::from_settings_text(text), features_setting(text));
 }
 
 LossFunction VpModel::loss_function() const {
@@ -204,7 +268,8 @@ std::string VpModel::sampler_description() const {
 }
 
 std::string VpModel::description() const {
-  return "VP diffusion: " + vp_.options().description() + ", " + space_.description();
+  return "VP diffusion: " + vp_.options().description() + ", " + space_.description() +
+         (features_ == StateFeatures::kEvent ? ", network sees the event" : "");
 }
 
 }  // namespace phasegen

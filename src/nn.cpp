@@ -26,15 +26,28 @@ void NetworkOptions::validate() const {
                    "network: expected d_model divisible by heads and blocks >= 1, but got d = ", model_dim_,
                    ", heads = ", heads_, ", blocks = ", blocks_);
   }
+  PHASEGEN_CHECK(extra_inputs_ >= 0, "network: expected extra_inputs >= 0, but got ", extra_inputs_);
+}
+
+at::Tensor QNetworkImpl::forward_with(const at::Tensor& x, const at::Tensor& t, const InputFeatures& features) {
+  if (!features) return forward(x, t);
+  at::Tensor extra;
+  {
+    at::NoGradGuard no_grad;
+    extra = features(x.detach()).to(x.scalar_type());
+  }
+  return forward(at::cat({x, extra}, 2), t);
 }
 
 std::string NetworkOptions::description() const {
+  const std::string extra =
+      extra_inputs_ > 0 ? detail::concat(", ", extra_inputs_, " extra inputs per particle") : std::string();
   if (kind_ == "mlp") {
     return detail::concat("MLP ", layers_, " x ", hidden_, " SiLU, time embedding ", time_embedding_, ", N = ",
-                          particles_);
+                          particles_, extra);
   }
   return detail::concat("transformer d = ", model_dim_, ", ", blocks_, " pre-LN blocks, ", heads_,
-                        " heads, time embedding ", time_embedding_, ", N = ", particles_);
+                        " heads, time embedding ", time_embedding_, ", N = ", particles_, extra);
 }
 
 at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
@@ -47,9 +60,10 @@ at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
 
 namespace {
 
-void check_input(const at::Tensor& q, const at::Tensor& t, std::int64_t particles) {
-  PHASEGEN_CHECK(q.dim() == 3 && q.size(1) == particles && q.size(2) == 3,
-                 "network: expected q of shape [batch, ", particles, ", 3], but got ", q.sizes());
+void check_input(const at::Tensor& q, const at::Tensor& t, const NetworkOptions& o) {
+  PHASEGEN_CHECK(q.dim() == 3 && q.size(1) == o.particles_ && q.size(2) == 3 + o.extra_inputs_,
+                 "network: expected q of shape [batch, ", o.particles_, ", ", 3 + o.extra_inputs_, "], but got ",
+                 q.sizes());
   PHASEGEN_CHECK(t.dim() == 1 && t.size(0) == q.size(0), "network: expected t of shape [", q.size(0),
                  "], but got ", t.sizes());
 }
@@ -77,7 +91,7 @@ void identity_init(torch::nn::LayerNorm& norm) {
 
 MlpNetworkImpl::MlpNetworkImpl(const NetworkOptions& options) : options_(options) {
   options_.validate();
-  std::int64_t in = 3 * options_.particles_ + options_.time_embedding_;
+  std::int64_t in = (3 + options_.extra_inputs_) * options_.particles_ + options_.time_embedding_;
   for (std::int64_t i = 0; i < options_.layers_; ++i) {
     linears_.push_back(register_module("hidden" + std::to_string(i), torch::nn::Linear(in, options_.hidden_)));
     in = options_.hidden_;
@@ -92,16 +106,16 @@ void MlpNetworkImpl::reset_parameters(at::Generator& gen) {
 }
 
 at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
-  check_input(q, t, options_.particles_);
+  check_input(q, t, options_);
   at::Tensor x = at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
   for (std::size_t i = 0; i + 1 < linears_.size(); ++i) x = F::silu(linears_[i]->forward(x));
-  return linears_.back()->forward(x).view_as(q);
+  return linears_.back()->forward(x).view({q.size(0), q.size(1), 3});
 }
 
 TransformerNetworkImpl::TransformerNetworkImpl(const NetworkOptions& options) : options_(options) {
   options_.validate();
   const std::int64_t d = options_.model_dim_;
-  embed_ = register_module("embed", torch::nn::Linear(7 + options_.time_embedding_, d));
+  embed_ = register_module("embed", torch::nn::Linear(7 + options_.extra_inputs_ + options_.time_embedding_, d));
   for (std::int64_t i = 0; i < options_.blocks_; ++i) {
     const std::string name = "block" + std::to_string(i) + "_";
     Block b;
@@ -133,10 +147,11 @@ void TransformerNetworkImpl::reset_parameters(at::Generator& gen) {
 }
 
 at::Tensor TransformerNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
-  check_input(q, t, options_.particles_);
+  check_input(q, t, options_);
   const std::int64_t batch = q.size(0), n = q.size(1), d = options_.model_dim_, h = options_.heads_;
-  at::Tensor r = q.norm(2, 2, true);
-  at::Tensor features = at::cat({q, q / r.clamp_min(1e-12), at::log(r.clamp_min(1e-12)),
+  at::Tensor v = q.narrow(2, 0, 3);
+  at::Tensor r = v.norm(2, 2, true);
+  at::Tensor features = at::cat({v, v / r.clamp_min(1e-12), at::log(r.clamp_min(1e-12)), q.narrow(2, 3, options_.extra_inputs_),
                                  sinusoidal_embedding(t, options_.time_embedding_).unsqueeze(1).expand({-1, n, -1})},
                                 2);
   at::Tensor x = embed_->forward(features);  // [B, N, d]

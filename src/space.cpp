@@ -69,6 +69,16 @@ at::Tensor StateSpace::decode(const at::Tensor& x) const {
   throw Error("unreachable state space");
 }
 
+at::Tensor StateSpace::from_q(const at::Tensor& q) const {
+  PHASEGEN_CHECK(conserving(), "momentum space: states are not q-space points");
+  return kind_ == Kind::kLatent ? qspace_to_gaussian(q.to(at::kDouble)) : q.to(at::kDouble);
+}
+
+at::Tensor StateSpace::to_q(const at::Tensor& x) const {
+  PHASEGEN_CHECK(conserving(), "momentum space: states are not q-space points");
+  return kind_ == Kind::kLatent ? gaussian_to_qspace(x.to(at::kDouble)) : x.to(at::kDouble);
+}
+
 const char* space_name(StateSpace::Kind kind) {
   switch (kind) {
     case StateSpace::Kind::kQ: return "q";

@@ -145,7 +145,8 @@ std::string network_to_text(const NetworkOptions& o) {
                         {"time_embedding", std::to_string(o.time_embedding_)},
                         {"model_dim", std::to_string(o.model_dim_)},
                         {"blocks", std::to_string(o.blocks_)},
-                        {"heads", std::to_string(o.heads_)}});
+                        {"heads", std::to_string(o.heads_)},
+                        {"extra_inputs", std::to_string(o.extra_inputs_)}});
 }
 
 NetworkOptions network_from_text(const std::string& text) {
@@ -158,7 +159,8 @@ NetworkOptions network_from_text(const std::string& text) {
       .time_embedding(integer("time_embedding"))
       .model_dim(integer("model_dim"))
       .blocks(integer("blocks"))
-      .heads(integer("heads"));
+      .heads(integer("heads"))
+      .extra_inputs(text.find("extra_inputs = ") == std::string::npos ? 0 : integer("extra_inputs"));
 }
 
 Trainer::Trainer(std::shared_ptr<QNetworkImpl> net, LossFunction loss, TrainOptions options, ModelInfo info)

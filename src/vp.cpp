@@ -136,7 +136,7 @@ at::Tensor VpDiffusion::loss(QNetworkImpl& net, const at::Tensor& x0, at::Genera
   at::Tensor sigma = at::sqrt(-at::expm1(log_alpha2)).to(x0.scalar_type()).view({-1, 1, 1});
   at::Tensor eps = at::randn(x0.sizes(), gen, x0.options());
   at::Tensor xt = alpha * x0 + sigma * eps;
-  return (net.forward(xt, t.to(x0.scalar_type())) - eps).pow(2).flatten(1).sum(1).mean();
+  return (net.forward_with(xt, t.to(x0.scalar_type()), features_) - eps).pow(2).flatten(1).sum(1).mean();
 }
 
 at::Tensor VpDiffusion::run(const EpsilonModel& eps, at::Tensor x, at::Generator& gen,
@@ -208,7 +208,8 @@ at::Tensor VpDiffusion::sample(QNetworkImpl& net, std::int64_t batch, std::int64
   at::NoGradGuard no_grad;
   at::Tensor x = at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kDouble));
   auto eps = [&](const at::Tensor& state, double t) {
-    return net.forward(state.to(at::kFloat), at::full({state.size(0)}, t, at::TensorOptions().dtype(at::kFloat)))
+    return net.forward_with(state.to(at::kFloat), at::full({state.size(0)}, t, at::TensorOptions().dtype(at::kFloat)),
+                            features_)
         .to(at::kDouble);
   };
   return run(eps, x, gen, on_state);

@@ -1,14 +1,15 @@
 #include "phasegen/models.hpp"
 
 #include "phasegen/observables.hpp"
+#include "phasegen/stats.hpp"
 #include "phasegen/targets.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {
 namespace {
 
-std::shared_ptr<QNetworkImpl> random_network(std::int64_t particles) {
-  auto net = make_network(NetworkOptions().particles(particles).hidden(16).layers(2), 3);
+std::shared_ptr<QNetworkImpl> random_network(std::int64_t particles, std::int64_t extra_inputs = 0) {
+  auto net = make_network(NetworkOptions().particles(particles).hidden(16).layers(2).extra_inputs(extra_inputs), 3);
   at::NoGradGuard no_grad;
   at::Generator init = make_generator(4);
   for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes(), init, p.options()) * 0.3);
@@ -38,12 +39,19 @@ std::vector<std::unique_ptr<Model>> all_models(const at::Tensor& events) {
     models.push_back(std::make_unique<FlowModel>(FlowModel::with_fitted_gaussian(events, solver, 12, q, 1)));
     models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, 12), z));
   }
+  models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 12), q,
+                                               StateFeatures::kEvent, FlowCoupling::kFibre));
+  models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, OdeSolver::kHeun, 12), z,
+                                               StateFeatures::kNone, FlowCoupling::kFibre));
   for (const char* sampler : {"ddpm", "ddim", "heun", "dpmpp2m"}) {
     VpOptions o;
     o.sampler = sampler;
     o.nfe = 12;
     models.push_back(std::make_unique<VpModel>(o, z));
   }
+  VpOptions with_event;
+  with_event.nfe = 6;
+  models.push_back(std::make_unique<VpModel>(with_event, z, StateFeatures::kEvent));
   VpOptions ddpm;
   ddpm.schedule = "paper";
   ddpm.sampler = "ddpm";
@@ -82,11 +90,15 @@ TEST(Models, EveryStateIsExactExceptForThePSpaceBaselines) {
   at::Generator gen = make_generator(2);
   const at::Tensor events = aps_events(4000, gen);
   auto net = random_network(5);
+  auto net_with_event = random_network(5, 4);
   for (const auto& model : all_models(events)) {
     std::int64_t states = 0;
     double worst = 0, worst_mass = 0, best = 1e300;
+    const auto* flow = dynamic_cast<const FlowModel*>(model.get());
+    const auto* vp = dynamic_cast<const VpModel*>(model.get());
+    const bool event = (flow && flow->features() == StateFeatures::kEvent) || (vp && vp->features() == StateFeatures::kEvent);
     const at::Tensor out =
-        model->sample_events(*net, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
+        model->sample_events(event ? *net_with_event : *net, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
           const at::Tensor v = conservation_violation(p, 91.2);
           worst = std::max(worst, v.max().item<double>());
           best = std::min(best, v.min().item<double>());
@@ -106,6 +118,32 @@ TEST(Models, EveryStateIsExactExceptForThePSpaceBaselines) {
       EXPECT_GT(table_one.min().item<double>(), 1e-3) << model->description();
     }
   }
+}
+
+// The fibre coupling lifts each event onto its prior draw's fibre point; the lifted events keep
+// the exact law p_ref R(phi(q)) (here R = 1: flat events lift to p_ref).
+TEST(Models, FibreCouplingSharesTheFibreAndKeepsTheMarginals) {
+  at::Generator gen = make_generator(5);
+  const at::Tensor events = sample_uniform_phase_space(20000, 4, 91.2, gen);
+  FlowModel model(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4), StateSpace::q_space(LiftOptions::random(), 91.2),
+                  StateFeatures::kNone, FlowCoupling::kFibre);
+  auto [x0, x1] = model.training_pairs(events, gen);
+  const FibrePoint f0 = fibre_point(x0.to(at::kDouble), 91.2), f1 = fibre_point(x1.to(at::kDouble), 91.2);
+  EXPECT_LE(test::max_abs(f0.boost - f1.boost) / (1.0 + f1.boost.abs().max().item<double>()), 1e-4);
+  EXPECT_LE(test::max_abs(f0.scale / f1.scale - 1.0), 1e-4);
+  EXPECT_LE(test::max_abs(rambo_map(x0.to(at::kDouble), 91.2) - events) / 91.2, 1e-5);
+  // |q| ~ Gamma(2, 1) for every particle of the lifted flat events, as for the prior draws.
+  for (const at::Tensor& x : {x0, x1}) {
+    auto ks = ks_test(at::linalg_vector_norm(x.to(at::kDouble), 2, {2}, false, c10::nullopt).flatten(),
+                      [](const at::Tensor& r) { return gamma_cdf(r, 2.0); });
+    EXPECT_GT(ks.p_value, 1e-3);
+  }
+  // The two halves of a pair are not independent: they share (b, x).
+  EXPECT_GT(at::corrcoef(at::stack({x0.sum(1).select(1, 2), x1.sum(1).select(1, 2)}).to(at::kDouble))[0][1].item<double>(), 0.5);
+  EXPECT_ERROR_CONTAINS(FlowModel(FlowMatching(FlowPrior::kNormal, OdeSolver::kEuler, 4),
+                                  StateSpace::q_space(LiftOptions::random(), 1.0), StateFeatures::kNone,
+                                  FlowCoupling::kFibre),
+                        "coupling = fibre: expected the RAMBO prior");
 }
 
 TEST(Models, TrajectoryLabelsAndSampledEventsMatchTheFinalState) {

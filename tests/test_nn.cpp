@@ -63,3 +63,31 @@ TEST(Networks, SinusoidalEmbeddingSeparatesTimes) {
 
 }  // namespace
 }  // namespace phasegen
+
+namespace phasegen {
+namespace {
+
+TEST(Networks, ExtraInputsAreReadBesideTheStateAndCarryNoGradient) {
+  for (const char* kind : {"mlp", "transformer"}) {
+    auto net = make_network(NetworkOptions().kind(kind).particles(4).hidden(16).layers(2).model_dim(16).blocks(1)
+                                .heads(2).time_embedding(8).extra_inputs(4),
+                            1);
+    at::Generator gen = make_generator(2);
+    {
+      at::NoGradGuard no_grad;
+      for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes(), gen, p.options()) * 0.3);
+    }
+    at::Tensor x = at::randn({5, 4, 3}, gen).requires_grad_(true);
+    at::Tensor t = at::rand({5}, gen);
+    auto features = [](const at::Tensor& s) { return at::cat({s.norm(2, 2, true), s}, 2); };
+    at::Tensor out = net->forward_with(x, t, features);
+    EXPECT_EQ(out.sizes(), x.sizes()) << kind;
+    // The features change the output, and no gradient flows through them.
+    at::Tensor plain = net->forward(at::cat({x.detach(), at::zeros({5, 4, 4})}, 2), t);
+    EXPECT_GT(test::max_abs(out.detach() - plain), 1e-6) << kind;
+    EXPECT_ERROR_CONTAINS(net->forward(x.detach(), t), "expected q of shape [batch, 4, 7]");
+  }
+}
+
+}  // namespace
+}  // namespace phasegen

@@ -51,11 +51,16 @@ class FlowMatching {
   /// Mean over the batch of |v(X_t, t) - (X_prior - X_data)|^2, t ~ U(0, 1), independent pairs.
   /// x0: encoded data [batch, N, 3].
   at::Tensor loss(QNetworkImpl& net, const at::Tensor& x0, at::Generator& gen) const;
+  /// The same for given pairs (x0 data, x1 prior draws), for couplings other than independence.
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& x0, const at::Tensor& x1, at::Generator& gen) const;
 
   /// Integrates dX/dt = v from t = 1 (prior) to t = 0 with the solver and NFE budget and returns X
   /// [batch, N, 3] float32; `on_state` sees the prior draw (t = 1) and the state after every step.
   at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                     const std::function<void(double t, const at::Tensor& x)>& on_state = {}) const;
+
+  /// Features of the state given to the network beside it (see QNetworkImpl::forward_with).
+  void set_features(InputFeatures features) { features_ = std::move(features); }
 
   FlowPrior prior() const { return prior_; }
   OdeSolver solver() const { return solver_; }
@@ -68,6 +73,7 @@ class FlowMatching {
   OdeSolver solver_;
   std::int64_t nfe_;
   std::optional<GaussianPrior> gaussian_;
+  InputFeatures features_;
 };
 
 }  // namespace phasegen

@@ -88,20 +88,42 @@ class LangevinModel : public Model {
   double sqrt_s_;
 };
 
+/// The features a network of a flow or VP model may see beside its state: none, or the event the
+/// state decodes to (E, p) / sqrt_s per particle, 4 extra inputs. The event makes the target
+/// density, a simple function of the momenta, easy to read off for a network working in q- or
+/// z-space, where the momenta are a boost and a rescaling away.
+enum class StateFeatures { kNone, kEvent };
+StateFeatures state_features_from_name(const std::string& name);  ///< "none" or "event"
+const char* state_features_name(StateFeatures features);
+/// Extra network inputs per particle: 0 or 4.
+std::int64_t extra_inputs(StateFeatures features);
+
+/// How a flow model pairs data with prior draws. kIndependent: independent pairs. kFibre: each
+/// event is lifted onto the fibre point (b, x) of its own prior draw (q-space with p_ref, or z-space
+/// with N(0, I), whose q is p_ref). Both marginals stay exact, because under p_ref the fibre point
+/// is independent of the event, and data and prior then differ only along the event directions.
+enum class FlowCoupling { kIndependent, kFibre };
+FlowCoupling flow_coupling_from_name(const std::string& name);  ///< "independent" or "fibre"
+const char* flow_coupling_name(FlowCoupling coupling);
+
 /// Flow matching on the state of `space`: q with the RAMBO or fitted Gaussian prior, z with N(0, I),
 /// or P/x with N(0, I) (the p-space baseline).
 class FlowModel : public Model {
  public:
-  FlowModel(FlowMatching flow, StateSpace space);
+  FlowModel(FlowMatching flow, StateSpace space, StateFeatures features = StateFeatures::kNone,
+            FlowCoupling coupling = FlowCoupling::kIndependent);
   /// Fits the Gaussian prior to the events [n, N, 4] encoded into `space` with a generator seeded
   /// with `seed`, and returns the model.
   static FlowModel with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe, StateSpace space,
-                                        std::uint64_t seed);
+                                        std::uint64_t seed, StateFeatures features = StateFeatures::kNone);
   static FlowModel from_settings_text(const std::string& text);
 
   const char* kind() const override { return "flow"; }
   std::string settings_text() const override;
   LossFunction loss_function() const override;
+  /// The (data, prior) pairs of the loss for a minibatch of events [b, N, 4]: states [b, N, 3]
+  /// float32 each, drawn by the model's coupling.
+  std::pair<at::Tensor, at::Tensor> training_pairs(const at::Tensor& events, at::Generator& gen) const;
   at::Tensor sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                            std::int64_t every = 0, const EventCallback& on_events = {}) const override;
   std::int64_t last_step() const override { return steps_for_budget(flow_.solver(), flow_.nfe()); }
@@ -113,16 +135,20 @@ class FlowModel : public Model {
 
   const FlowMatching& flow() const { return flow_; }
   const StateSpace& space() const { return space_; }
+  StateFeatures features() const { return features_; }
+  FlowCoupling coupling() const { return coupling_; }
 
  private:
   FlowMatching flow_;
   StateSpace space_;
+  StateFeatures features_;
+  FlowCoupling coupling_;
 };
 
 /// The variance-preserving diffusion on the state of `space` (z-space, or P/x for the p-space DDPM).
 class VpModel : public Model {
  public:
-  VpModel(VpOptions options, StateSpace space);
+  VpModel(VpOptions options, StateSpace space, StateFeatures features = StateFeatures::kNone);
   static VpModel from_settings_text(const std::string& text);
 
   const char* kind() const override { return "vp"; }
@@ -139,10 +165,12 @@ class VpModel : public Model {
 
   const VpDiffusion& vp() const { return vp_; }
   const StateSpace& space() const { return space_; }
+  StateFeatures features() const { return features_; }
 
  private:
   VpDiffusion vp_;
   StateSpace space_;
+  StateFeatures features_;
 };
 
 }  // namespace phasegen

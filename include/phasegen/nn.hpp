@@ -5,7 +5,8 @@
 //   at::Tensor s = net->forward(q, t);   // q [batch, 3, 3] float32, t [batch] in [0, 1] -> [batch, 3, 3]
 //   std::cout << net->description() << ", " << phasegen::parameter_count(*net) << " parameters\n";
 //
-// Inputs are q [batch, N, 3] and the time t/T [batch]; outputs have q's shape. Output layers start
+// Inputs are q [batch, N, 3] (with extra_inputs k: [batch, N, 3 + k], the state's own features
+// appended per particle) and the time t/T [batch]; outputs are [batch, N, 3]. Output layers start
 // at zero, so an untrained network predicts 0.
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <functional>
 #include <vector>
 
 namespace phasegen {
@@ -31,6 +33,7 @@ struct NetworkOptions {
   NetworkOptions& model_dim(std::int64_t v) { model_dim_ = v; return *this; }
   NetworkOptions& blocks(std::int64_t v) { blocks_ = v; return *this; }
   NetworkOptions& heads(std::int64_t v) { heads_ = v; return *this; }
+  NetworkOptions& extra_inputs(std::int64_t v) { extra_inputs_ = v; return *this; }
 
   std::string kind_ = "mlp";          ///< "mlp" or "transformer"
   std::int64_t particles_ = 3;        ///< N
@@ -40,11 +43,16 @@ struct NetworkOptions {
   std::int64_t model_dim_ = 128;      ///< transformer token size d
   std::int64_t blocks_ = 4;           ///< transformer pre-LayerNorm blocks
   std::int64_t heads_ = 4;            ///< attention heads (divide d)
+  std::int64_t extra_inputs_ = 0;     ///< inputs per particle beyond its 3 coordinates (e.g. its 4-momentum)
 
   /// Throws phasegen::Error for an unknown kind or inconsistent sizes.
   void validate() const;
   std::string description() const;
 };
+
+/// Per-particle features computed from a state x [batch, N, 3] -> [batch, N, k], e.g. the event
+/// the state decodes to; given to a network beside the state (NetworkOptions::extra_inputs = k).
+using InputFeatures = std::function<at::Tensor(const at::Tensor& x)>;
 
 /// Sinusoidal embedding of t in [0, 1]: [sin(1000 t w_k), cos(1000 t w_k)], w_k = 10000^(-k/(d/2)).
 /// t [batch] -> [batch, dim].
@@ -54,6 +62,9 @@ at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim);
 class QNetworkImpl : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& q, const at::Tensor& t) = 0;
+  /// forward() on the state x with `features(x)` appended (no gradient flows into them), or on x
+  /// alone when `features` is empty.
+  at::Tensor forward_with(const at::Tensor& x, const at::Tensor& t, const InputFeatures& features);
   virtual std::string description() const = 0;
   /// Draws every weight from `gen` (LibTorch's default laws: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
   /// for linear layers, LayerNorm at identity), output layers at zero.

@@ -44,6 +44,9 @@ class StateSpace {
   at::Tensor encode(const at::Tensor& events, at::Generator& gen) const;
   /// States [b, N, 3] -> events [b, N, 4] float64, GeV.
   at::Tensor decode(const at::Tensor& x) const;
+  /// q and latent spaces: the state of a q-space point, and back (float64 in, float64 out).
+  at::Tensor from_q(const at::Tensor& q) const;
+  at::Tensor to_q(const at::Tensor& x) const;
 
   /// The settings as key-value pairs, and back from "key = value" lines.
   std::vector<std::pair<std::string, std::string>> settings() const;

@@ -91,6 +91,9 @@ class VpDiffusion {
   /// Sampler steps S (from the NFE budget) and the evaluations they use.
   std::int64_t steps() const { return steps_; }
   std::int64_t evaluations() const { return vp_evaluations(sampler_, steps_); }
+  /// Features of the state given to the network beside it (see QNetworkImpl::forward_with).
+  void set_features(InputFeatures features) { features_ = std::move(features); }
+
   /// t_0 = 1 > ... > t_S = 0.
   std::vector<double> time_grid() const;
 
@@ -114,6 +117,7 @@ class VpDiffusion {
   VpSchedule schedule_;
   VpSampler sampler_;
   std::int64_t steps_;
+  InputFeatures features_;
 };
 
 }  // namespace phasegen
