@@ -79,8 +79,9 @@ grep -q "resuming at step $step" "$work/resume.log" || fail "resume did not star
 grep -q "finished at step $((step + 15))" "$work/resume.log" || fail "resume did not finish"
 # Flow matching with either prior: trains, samples with any solver, every ODE state exact.
 for prior in rambo gaussian latent; do
-  printf '[model]\nkind = "flow"\nprior = "%s"\nsolver = "heun"\nnfe = 10\nhidden = 16\nlayers = 2\ntime_embedding = 8\n[train]\ndata = "%s"\nbatch = 64\nsteps = 20\ncheckpoint = "%s"\n' \
-    "$prior" "$work/muon.pt" "$work/flow-$prior.ckpt" >"$work/flow.toml"
+  coupling=$([[ $prior == gaussian ]] && echo independent || echo fibre)
+  printf '[model]\nkind = "flow"\nprior = "%s"\ncoupling = "%s"\nfeatures = "event"\nsolver = "heun"\nnfe = 10\nhidden = 16\nlayers = 2\ntime_embedding = 8\n[train]\ndata = "%s"\nbatch = 64\nsteps = 20\ncheckpoint = "%s"\n' \
+    "$prior" "$coupling" "$work/muon.pt" "$work/flow-$prior.ckpt" >"$work/flow.toml"
   "$PHASEGEN" train --card "$work/flow.toml" --dry-run >"$work/resolved"
   ! grep -q '^schedule' "$work/resolved" || fail "Langevin settings in a flow card"
   "$PHASEGEN" train --card "$work/flow.toml" >"$work/flow.log" || fail "flow training with the $prior prior"
