@@ -47,7 +47,8 @@ CardSection model_schema() {
                                {"nfe", CardType::kInt},
                                {"grid", CardType::kString},
                                {"features", CardType::kString},
-                               {"coupling", CardType::kString}});
+                               {"coupling", CardType::kString},
+                               {"time_law", CardType::kString}});
 }
 
 // The model kinds of a card: the q-space models, the z-space VP diffusion, and the paper's two
@@ -66,7 +67,7 @@ std::vector<std::pair<std::string, CardValue>> kind_defaults(const std::string& 
   if (kind == "flow") {
     return {{"prior", std::string("rambo")}, {"solver", std::string("heun")}, {"nfe", std::int64_t{20}},
             {"lift", std::string("random")}, {"lift_scale", 0.15},     {"features", std::string("none")},
-            {"coupling", std::string("independent")}};
+            {"coupling", std::string("independent")}, {"time_law", std::string("uniform")}};
   }
   if (kind == "vp") {
     return {{"schedule", vp.schedule}, {"sampler", vp.sampler},           {"nfe", vp.nfe},
@@ -96,7 +97,7 @@ void resolve_model_settings(CardSection& m) {
     }
   }
   for (const char* key : {"schedule", "reference_score", "epsilon", "parametrisation", "weighting", "divergence",
-                          "variance", "lift", "lift_scale", "prior", "solver", "sampler", "nfe", "grid", "features", "coupling"}) {
+                          "variance", "lift", "lift_scale", "prior", "solver", "sampler", "nfe", "grid", "features", "coupling", "time_law"}) {
     const bool applies = std::any_of(defaults.begin(), defaults.end(), [&](const auto& d) { return d.first == key; });
     if (!applies) m.erase(key);
   }
@@ -220,6 +221,7 @@ void validate_model_settings(const CardSection& m) {
   }
   if (m.has("lift")) lift_options(m);
   if (m.has("features")) state_features_from_name(m.get_string("features"));
+  if (m.has("time_law")) FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 1).set_time_law(m.get_string("time_law"));
   if (m.has("coupling")) {
     PHASEGEN_CHECK(flow_coupling_from_name(m.get_string("coupling")) == FlowCoupling::kIndependent ||
                        m.get_string("prior") != "gaussian",
@@ -246,16 +248,13 @@ std::unique_ptr<Model> build_model(const CardSection& m, const EventSet& data, s
       m.has("coupling") ? flow_coupling_from_name(m.get_string("coupling")) : FlowCoupling::kIndependent;
   if (kind == "pflow") return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, nfe), momentum);
   const std::string prior = m.get_string("prior");
-  if (prior == "gaussian") {
-    return std::make_unique<FlowModel>(FlowModel::with_fitted_gaussian(
-        data.momenta, solver, nfe, StateSpace::q_space(lift_options(m), data.sqrt_s), seed, features));
-  }
-  if (prior == "latent") {
-    return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, nfe),
-                                       StateSpace::latent(lift_options(m), data.sqrt_s), features, coupling);
-  }
-  return std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, nfe),
-                                     StateSpace::q_space(lift_options(m), data.sqrt_s), features, coupling);
+  StateSpace space = prior == "latent" ? StateSpace::latent(lift_options(m), data.sqrt_s)
+                                       : StateSpace::q_space(lift_options(m), data.sqrt_s);
+  FlowMatching flow = prior == "gaussian"
+                          ? FlowModel::with_fitted_gaussian(data.momenta, solver, nfe, space, seed).flow()
+                          : FlowMatching(prior == "latent" ? FlowPrior::kNormal : FlowPrior::kRambo, solver, nfe);
+  flow.set_time_law(m.get_string("time_law"));
+  return std::make_unique<FlowModel>(std::move(flow), space, features, coupling);
 }
 
 void run_train(TrainFlags& flags) {

@@ -90,6 +90,8 @@ at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& x0, const at:
   PHASEGEN_CHECK(prior.sizes() == x0.sizes(), "flow matching: expected prior draws shaped like the data ", x0.sizes(),
                  ", but got ", prior.sizes());
   at::Tensor t = at::rand({batch}, gen, x0.options());
+  if (time_law_ == "data") t = t * t;
+  if (time_law_ == "noise") t = 1.0 - t * t;
   at::Tensor tt = t.view({-1, 1, 1});
   at::Tensor qt = (1.0 - tt) * x0 + tt * prior;
   at::Tensor target = prior - x0;
@@ -109,8 +111,16 @@ at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int6
   return integrate(field, x, 1.0, 0.0, steps_for_budget(solver_, nfe_), solver_, on_step);
 }
 
+void FlowMatching::set_time_law(const std::string& law) {
+  PHASEGEN_CHECK(law == "uniform" || law == "data" || law == "noise",
+                 "time_law: expected uniform, data or noise, but got '", law, "'");
+  time_law_ = law;
+}
+
 std::string FlowMatching::description() const {
-  return detail::concat("flow matching, ", flow_prior_name(prior_), " prior, ", ode_solver_name(solver_), ", ",
+  return detail::concat("flow matching, ", flow_prior_name(prior_), " prior, ",
+                        time_law_ == "uniform" ? "" : (time_law_ == "data" ? "t = u^2" : "t = 1 - u^2"),
+                        time_law_ == "uniform" ? "" : " in training, ", ode_solver_name(solver_), ", ",
                         nfe_, " NFE");
 }
 

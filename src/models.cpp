@@ -171,7 +171,8 @@ std::string FlowModel::settings_text() const {
                                                               {"solver", ode_solver_name(flow_.solver())},
                                                               {"nfe", std::to_string(flow_.nfe())},
                                                               {"features", state_features_name(features_)},
-                                                              {"coupling", flow_coupling_name(coupling_)}};
+                                                              {"coupling", flow_coupling_name(coupling_)},
+                                                              {"time_law", flow_.time_law()}};
   for (auto& entry : space_.settings()) entries.push_back(std::move(entry));
   if (flow_.gaussian()) entries.emplace_back("gaussian", flow_.gaussian()->to_text());
   return to_key_values(entries);
@@ -181,8 +182,10 @@ FlowModel FlowModel::from_settings_text(const std::string& text) {
   const FlowPrior prior = flow_prior_from_name(key_value(text, "prior"));
   std::optional<GaussianPrior> gaussian;
   if (prior == FlowPrior::kGaussian) gaussian = GaussianPrior::from_text(key_value(text, "gaussian"));
-  return FlowModel(FlowMatching(prior, ode_solver_from_name(key_value(text, "solver")),
-                                std::stoll(key_value(text, "nfe")), gaussian),
+  FlowMatching flow(prior, ode_solver_from_name(key_value(text, "solver")), std::stoll(key_value(text, "nfe")),
+                    gaussian);
+  if (text.find("time_law = ") != std::string::npos) flow.set_time_law(key_value(text, "time_law"));
+  return FlowModel(std::move(flow),
                    StateSpace::from_settings_text(text), features_setting(text),
                    text.find("coupling = ") == std::string::npos ? FlowCoupling::kIndependent
                                                                  : flow_coupling_from_name(key_value(text, "coupling")));

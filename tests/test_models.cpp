@@ -43,6 +43,11 @@ std::vector<std::unique_ptr<Model>> all_models(const at::Tensor& events) {
                                                StateFeatures::kEvent, FlowCoupling::kFibre));
   models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, OdeSolver::kHeun, 12), z,
                                                StateFeatures::kNone, FlowCoupling::kFibre));
+  for (const char* law : {"data", "noise"}) {
+    FlowMatching weighted(FlowPrior::kRambo, OdeSolver::kRk4, 12);
+    weighted.set_time_law(law);
+    models.push_back(std::make_unique<FlowModel>(weighted, q));
+  }
   for (const char* sampler : {"ddpm", "ddim", "heun", "dpmpp2m"}) {
     VpOptions o;
     o.sampler = sampler;
@@ -82,6 +87,8 @@ TEST(Models, SamplerOverridesReplaceSettingsAndUnknownOnesAreRefused) {
                         "solver: not a setting of this model");
   EXPECT_ERROR_CONTAINS(model_from_settings("vp", vp.settings_text(), {{"sampler", "euler"}}), "unknown sampler");
   EXPECT_ERROR_CONTAINS(model_from_settings("gan", vp.settings_text()), "unknown model kind 'gan'");
+  EXPECT_ERROR_CONTAINS(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4).set_time_law("late"),
+                        "time_law: expected uniform, data or noise, but got 'late'");
 }
 
 // Conservation at every step of every q- and z-space sampler; the p-space baselines break it,

@@ -62,6 +62,11 @@ class FlowMatching {
   /// Features of the state given to the network beside it (see QNetworkImpl::forward_with).
   void set_features(InputFeatures features) { features_ = std::move(features); }
 
+  /// How training draws t: "uniform" on (0, 1); "data": t = u^2 (density 1/(2 sqrt(t))), more of
+  /// the training at the data end; "noise": t = 1 - u^2, more of it at the prior end.
+  void set_time_law(const std::string& law);
+  const std::string& time_law() const { return time_law_; }
+
   FlowPrior prior() const { return prior_; }
   OdeSolver solver() const { return solver_; }
   std::int64_t nfe() const { return nfe_; }
@@ -74,6 +79,7 @@ class FlowMatching {
   std::int64_t nfe_;
   std::optional<GaussianPrior> gaussian_;
   InputFeatures features_;
+  std::string time_law_ = "uniform";
 };
 
 }  // namespace phasegen
