@@ -144,7 +144,7 @@ std::string LangevinModel::sampler_description() const {
 }
 
 std::string LangevinModel::description() const {
-  return "q-space Langevin diffusion: " + diffusion_.options().description() + ", " + lift_.description() +
+  return "q-space " + diffusion_.options().description() + ", " + lift_.description() +
          " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
 }
 
