@@ -62,12 +62,8 @@ void run_sample(const SampleFlags& f) {
   auto override_with = [&](const std::string& flag, const std::string& key, const std::string& value,
                            const char* families) {
     if (value.empty()) return;
-    try {
-      key_value(checkpoint.info.settings, key);
-    } catch (const Error&) {
-      throw Error(detail::concat(flag, " applies to ", families, " models, but '", f.checkpoint, "' holds a ", kind,
-                                 " model"));
-    }
+    PHASEGEN_CHECK(has_key_value(checkpoint.info.settings, key), flag, " applies to ", families, " models, but '",
+                   f.checkpoint, "' holds a ", kind, " model");
     overrides.emplace_back(key, value);
   };
   override_with("--variance", "variance", f.variance, "langevin");

@@ -221,7 +221,7 @@ void validate_model_settings(const CardSection& m) {
   }
   if (m.has("lift")) lift_options(m);
   if (m.has("features")) state_features_from_name(m.get_string("features"));
-  if (m.has("time_law")) FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 1).set_time_law(m.get_string("time_law"));
+  if (m.has("time_law")) FlowMatching::check_time_law(m.get_string("time_law"));
   if (m.has("coupling")) {
     PHASEGEN_CHECK(flow_coupling_from_name(m.get_string("coupling")) == FlowCoupling::kIndependent ||
                        m.get_string("prior") != "gaussian",

@@ -111,9 +111,13 @@ at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int6
   return integrate(field, x, 1.0, 0.0, steps_for_budget(solver_, nfe_), solver_, on_step);
 }
 
-void FlowMatching::set_time_law(const std::string& law) {
+void FlowMatching::check_time_law(const std::string& law) {
   PHASEGEN_CHECK(law == "uniform" || law == "data" || law == "noise",
                  "time_law: expected uniform, data or noise, but got '", law, "'");
+}
+
+void FlowMatching::set_time_law(const std::string& law) {
+  check_time_law(law);
   time_law_ = law;
 }
 

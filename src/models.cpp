@@ -48,10 +48,6 @@ InputFeatures event_features(const StateSpace& space, StateFeatures features) {
   return [space](const at::Tensor& x) { return (space.decode(x) / space.sqrt_s()).to(x.scalar_type()); };
 }
 
-StateFeatures features_setting(const std::string& text) {
-  return text.find("features = ") == std::string::npos ? StateFeatures::kNone
-                                                        : state_features_from_name(key_value(text, "features"));
-}
 
 }  // namespace
 
@@ -184,11 +180,10 @@ FlowModel FlowModel::from_settings_text(const std::string& text) {
   if (prior == FlowPrior::kGaussian) gaussian = GaussianPrior::from_text(key_value(text, "gaussian"));
   FlowMatching flow(prior, ode_solver_from_name(key_value(text, "solver")), std::stoll(key_value(text, "nfe")),
                     gaussian);
-  if (text.find("time_law = ") != std::string::npos) flow.set_time_law(key_value(text, "time_law"));
+  flow.set_time_law(key_value_or(text, "time_law", "uniform"));
   return FlowModel(std::move(flow),
-                   StateSpace::from_settings_text(text), features_setting(text),
-                   text.find("coupling = ") == std::string::npos ? FlowCoupling::kIndependent
-                                                                 : flow_coupling_from_name(key_value(text, "coupling")));
+                   StateSpace::from_settings_text(text), state_features_from_name(key_value_or(text, "features", "none")),
+                   flow_coupling_from_name(key_value_or(text, "coupling", "independent")));
 }
 
 std::pair<at::Tensor, at::Tensor> FlowModel::training_pairs(const at::Tensor& events, at::Generator& gen) const {
@@ -249,7 +244,7 @@ VpModel VpModel::from_settings_text(const std::string& text) {
   o.nfe = std::stoll(key_value(text, "nfe"));
   o.grid = key_value(text, "grid");
   o.validate();
-  return VpModel(o, StateSpace::from_settings_text(text), features_setting(text));
+  return VpModel(o, StateSpace::from_settings_text(text), state_features_from_name(key_value_or(text, "features", "none")));
 }
 
 LossFunction VpModel::loss_function() const {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "io/atomic_file.hpp"
@@ -127,15 +128,31 @@ std::string to_key_values(const std::vector<std::pair<std::string, std::string>>
   return text;
 }
 
-std::string key_value(const std::string& text, const std::string& key) {
+namespace {
+
+std::optional<std::string> find_key_value(const std::string& text, const std::string& key) {
   std::istringstream in(text);
   std::string line;
   const std::string prefix = key + " = ";
   while (std::getline(in, line)) {
     if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
   }
-  throw Error(detail::concat("missing setting '", key, "'"));
+  return std::nullopt;
 }
+
+}  // namespace
+
+std::string key_value(const std::string& text, const std::string& key) {
+  std::optional<std::string> value = find_key_value(text, key);
+  if (!value) throw Error(detail::concat("missing setting '", key, "'"));
+  return *value;
+}
+
+std::string key_value_or(const std::string& text, const std::string& key, const std::string& fallback) {
+  return find_key_value(text, key).value_or(fallback);
+}
+
+bool has_key_value(const std::string& text, const std::string& key) { return find_key_value(text, key).has_value(); }
 
 std::string network_to_text(const NetworkOptions& o) {
   return to_key_values({{"kind", o.kind_},
@@ -160,7 +177,7 @@ NetworkOptions network_from_text(const std::string& text) {
       .model_dim(integer("model_dim"))
       .blocks(integer("blocks"))
       .heads(integer("heads"))
-      .extra_inputs(text.find("extra_inputs = ") == std::string::npos ? 0 : integer("extra_inputs"));
+      .extra_inputs(std::stoll(key_value_or(text, "extra_inputs", "0")));
 }
 
 Trainer::Trainer(std::shared_ptr<QNetworkImpl> net, LossFunction loss, TrainOptions options, ModelInfo info)

@@ -36,7 +36,9 @@ std::int64_t vp_steps_for_budget(VpSampler sampler, std::int64_t nfe) {
 }
 
 VpSchedule::VpSchedule(std::string name, std::vector<double> log_alpha2_table)
-    : name_(std::move(name)), log_alpha2_table_(std::move(log_alpha2_table)) {}
+    : name_(std::move(name)),
+      log_alpha2_table_(std::move(log_alpha2_table)),
+      log_alpha2_tensor_(at::tensor(log_alpha2_table_, at::kDouble)) {}
 
 VpSchedule VpSchedule::linear() { return VpSchedule("linear", {}); }
 
@@ -87,7 +89,7 @@ std::pair<at::Tensor, at::Tensor> VpSchedule::sample_times(std::int64_t batch, a
   }
   const auto steps = discrete_steps();
   at::Tensor k = at::randint(1, steps + 1, {batch}, gen, at::TensorOptions().dtype(at::kLong));
-  return {k.to(at::kDouble) / static_cast<double>(steps), at::tensor(log_alpha2_table_, options).index_select(0, k)};
+  return {k.to(at::kDouble) / static_cast<double>(steps), log_alpha2_tensor_.index_select(0, k)};
 }
 
 std::string VpSchedule::description() const {

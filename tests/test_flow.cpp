@@ -1,7 +1,5 @@
 #include "phasegen/flow.hpp"
 
-#include <torch/optim/adamw.h>
-
 #include "phasegen/observables.hpp"
 #include "phasegen/phasespace.hpp"
 #include "phasegen/space.hpp"
@@ -57,17 +55,9 @@ TEST(FlowMatching, LossFallsOnMuonData) {
   at::Generator gen = make_generator(7);
   at::Tensor z0 = StateSpace::latent(LiftOptions::random(), 1.0).encode(EventGenerator(muon).generate(4096, gen), gen);
   auto net = make_network(NetworkOptions().particles(3).hidden(64).layers(2), 1);
-  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(3e-3));
   FlowMatching flow(FlowPrior::kNormal, OdeSolver::kHeun, 10);
-  double first = 0, last = 0;
-  for (int step = 0; step < 150; ++step) {
-    opt.zero_grad();
-    at::Tensor loss = flow.loss(*net, z0.narrow(0, (step * 256) % 3840, 256), gen);
-    loss.backward();
-    opt.step();
-    if (step < 20) first += loss.item<double>();
-    if (step >= 130) last += loss.item<double>();
-  }
+  auto [first, last] =
+      test::first_and_last_losses(*net, z0, 150, [&](const at::Tensor& batch) { return flow.loss(*net, batch, gen); });
   EXPECT_LT(last, first * 0.9);
   EXPECT_ERROR_CONTAINS(FlowMatching(FlowPrior::kGaussian, OdeSolver::kEuler, 5), "needs parameters fitted");
   EXPECT_ERROR_CONTAINS(flow_prior_from_name("laplace"), "unknown prior 'laplace'");

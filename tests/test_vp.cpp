@@ -1,7 +1,5 @@
 #include "phasegen/vp.hpp"
 
-#include <torch/optim/adamw.h>
-
 #include <cmath>
 
 #include "phasegen/diffusion.hpp"
@@ -176,19 +174,11 @@ TEST(VpDiffusion, DenoisingLossFallsOnMuonDataInZSpace) {
   at::Generator gen = make_generator(7);
   at::Tensor z0 = StateSpace::latent(LiftOptions::random(), 1.0).encode(EventGenerator(muon).generate(4096, gen), gen);
   auto net = make_network(NetworkOptions().particles(3).hidden(64).layers(2), 1);
-  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(3e-3));
   VpDiffusion vp = make_vp("dpmpp2m", 10);
-  double first = 0, last = 0;
-  for (int step = 0; step < 200; ++step) {
-    opt.zero_grad();
-    at::Tensor loss = vp.loss(*net, z0.narrow(0, (step * 256) % 3840, 256), gen);
-    loss.backward();
-    opt.step();
-    if (step < 20) first += loss.item<double>();
-    if (step >= 180) last += loss.item<double>();
-  }
+  auto [first, last] =
+      test::first_and_last_losses(*net, z0, 200, [&](const at::Tensor& batch) { return vp.loss(*net, batch, gen); });
   // eps is 9 unit normals: an untrained (zero) network scores 9.
-  EXPECT_NEAR(first / 20, 9.0, 1.5);
+  EXPECT_NEAR(first, 9.0, 1.5);
   EXPECT_LT(last, first * 0.9);
 }
 

@@ -65,6 +65,8 @@ class FlowMatching {
   /// How training draws t: "uniform" on (0, 1); "data": t = u^2 (density 1/(2 sqrt(t))), more of
   /// the training at the data end; "noise": t = 1 - u^2, more of it at the prior end.
   void set_time_law(const std::string& law);
+  /// Throws phasegen::Error unless `law` is uniform, data or noise.
+  static void check_time_law(const std::string& law);
   const std::string& time_law() const { return time_law_; }
 
   FlowPrior prior() const { return prior_; }

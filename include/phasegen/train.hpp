@@ -120,6 +120,10 @@ Checkpoint load_checkpoint(const std::string& path);
 /// "key = value" lines, and back (values on one line).
 std::string to_key_values(const std::vector<std::pair<std::string, std::string>>& entries);
 std::string key_value(const std::string& text, const std::string& key);
+/// The value of `key`, or `fallback` where the text has no such line (settings of older checkpoints).
+std::string key_value_or(const std::string& text, const std::string& key, const std::string& fallback);
+/// Whether the text has a line for `key`.
+bool has_key_value(const std::string& text, const std::string& key);
 
 /// NetworkOptions as key = value lines, and back.
 std::string network_to_text(const NetworkOptions& options);

@@ -69,6 +69,7 @@ class VpSchedule {
   VpSchedule(std::string name, std::vector<double> log_alpha2_table);
   std::string name_;
   std::vector<double> log_alpha2_table_;  // at k/T for a discrete schedule; empty for linear
+  at::Tensor log_alpha2_tensor_;          // the same, float64, for training-time lookups
 };
 
 struct VpOptions {
