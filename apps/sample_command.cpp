@@ -57,22 +57,24 @@ void run_sample(const SampleFlags& f) {
 
   Checkpoint checkpoint = load_checkpoint(f.checkpoint);
   const std::string& kind = checkpoint.info.model;
-  // Sampler flags replace the checkpoint's settings; each applies to the families that have it.
+  // Sampler flags replace the checkpoint's settings (completed with the defaults of keys added
+  // since it was written); each applies to the families that have it.
+  const std::string settings = model_from_settings(kind, checkpoint.info.settings)->settings_text();
   std::vector<std::pair<std::string, std::string>> overrides;
   auto override_with = [&](const std::string& flag, const std::string& key, const std::string& value,
                            const char* families) {
     if (value.empty()) return;
-    PHASEGEN_CHECK(has_key_value(checkpoint.info.settings, key), flag, " applies to ", families, " models, but '",
+    PHASEGEN_CHECK(has_key_value(settings, key), flag, " applies to ", families, " models, but '",
                    f.checkpoint, "' holds a ", kind, " model");
     overrides.emplace_back(key, value);
   };
   override_with("--variance", "variance", f.variance, "langevin");
   override_with("--solver", "solver", f.solver, "flow");
-  override_with("--sampler", "sampler", f.sampler, "vp");
+  override_with("--sampler", "sampler", f.sampler, "langevin and vp");
   override_with("--grid", "grid", f.grid, "vp");
   PHASEGEN_CHECK(f.nfe >= 0, "--nfe: expected a positive number of evaluations, but got ", f.nfe);
-  override_with("--nfe", "nfe", f.nfe > 0 ? std::to_string(f.nfe) : "", "flow and vp");
-  std::unique_ptr<Model> model = model_from_settings(kind, checkpoint.info.settings, overrides);
+  override_with("--nfe", "nfe", f.nfe > 0 ? std::to_string(f.nfe) : "", "langevin, flow and vp");
+  std::unique_ptr<Model> model = model_from_settings(kind, settings, overrides);
   const double sqrt_s = model->sqrt_s();
   const std::string description = model->description();
   const std::int64_t particles = std::stoll(key_value(checkpoint.info.data, "particles"));
@@ -145,9 +147,9 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--variance", f->variance,
                   "langevin models: paper (2 gamma_t) or posterior (noiseless last step); default: the card's");
   cmd->add_option("--solver", f->solver, "flow models: euler, heun or rk4 (default: the card's)");
-  cmd->add_option("--sampler", f->sampler, "vp models: ddpm, ddim, heun or dpmpp2m (default: the card's)");
+  cmd->add_option("--sampler", f->sampler, "langevin models: em or heun (the probability-flow ODE); vp models: ddpm, ddim, heun or dpmpp2m (default: the card's)");
   cmd->add_option("--grid", f->grid, "vp models: time or logsnr steps (default: the card's)");
-  cmd->add_option("--nfe", f->nfe, "flow and vp models: network evaluations per event (default: the card's)");
+  cmd->add_option("--nfe", f->nfe, "network evaluations per event (default: the card's)");
   cmd->add_option("--trajectory-every", f->trajectory_every,
                   "Also keep every k-th state of the sampling path (reverse diffusion or sampler steps), mapped to phase space");
   cmd->add_option("--trajectory-out", f->trajectory_out, "Where the states go: a .pt dict {steps, events}");

@@ -62,7 +62,8 @@ std::vector<std::pair<std::string, CardValue>> kind_defaults(const std::string& 
   if (kind == "langevin") {
     return {{"schedule", d.schedule},   {"reference_score", d.reference_score}, {"epsilon", d.epsilon},
             {"parametrisation", d.parametrisation}, {"weighting", d.weighting},   {"divergence", d.divergence},
-            {"variance", d.variance},   {"lift", std::string("random")},       {"lift_scale", 0.15}};
+            {"variance", d.variance},   {"sampler", d.sampler},                {"nfe", d.nfe},
+            {"lift", std::string("random")}, {"lift_scale", 0.15}};
   }
   if (kind == "flow") {
     return {{"prior", std::string("rambo")}, {"solver", std::string("heun")}, {"nfe", std::int64_t{20}},
@@ -109,6 +110,10 @@ void resolve_model_settings(CardSection& m) {
     if (!mlp) m.erase(key);
   }
   if (m.has("lift") && m.get_string("lift") == "random") m.erase("lift_scale");
+  // A Langevin model's em sampler takes every step of its schedule unless told otherwise.
+  if (kind == "langevin" && m.get_int("nfe") == 0 && m.get_string("sampler") == "em") {
+    m.set("nfe", NoiseSchedule::from_name(m.get_string("schedule")).steps());
+  }
 }
 
 CardSection train_schema() {
@@ -163,6 +168,8 @@ DiffusionOptions diffusion_options(const CardSection& m) {
   d.weighting = m.get_string("weighting");
   d.divergence = m.get_string("divergence");
   d.variance = m.get_string("variance");
+  d.sampler = m.get_string("sampler");
+  d.nfe = m.get_int("nfe");
   d.validate();
   return d;
 }
@@ -374,7 +381,7 @@ void add_train_command(CLI::App& app) {
   add("--kind", flags->kind, std::string("Model family: ") + kKinds, "model", "kind");
   add("--schedule", flags->schedule, "langevin: paper (T = 500) or extended (T = 1137); vp: linear or paper", "model",
       "schedule");
-  add("--nfe", flags->nfe, "flow, vp, pflow, pddpm: network evaluations per sampled event", "model", "nfe");
+  add("--nfe", flags->nfe, "network evaluations per sampled event (langevin: at most the schedule's T)", "model", "nfe");
   add("--divergence", flags->divergence, "exact or hutchinson", "model", "divergence");
   cmd->callback([flags] { run_train(*flags); });
 }

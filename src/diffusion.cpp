@@ -55,15 +55,38 @@ void DiffusionOptions::validate() const {
                  "divergence: expected exact or hutchinson, but got '", divergence, "'");
   PHASEGEN_CHECK(variance == "paper" || variance == "posterior", "variance: expected paper or posterior, but got '",
                  variance, "'");
+  PHASEGEN_CHECK(sampler == "em" || sampler == "heun", "sampler: expected em or heun for a Langevin model, but got '",
+                 sampler, "'");
+  const std::int64_t steps = NoiseSchedule::from_name(schedule).steps();
+  PHASEGEN_CHECK(nfe >= 0 && nfe <= steps, "nfe: expected 1 to ", steps, " evaluations (the schedule's T), but got ",
+                 nfe);
+  PHASEGEN_CHECK(sampler == "em" || nfe >= 1, "nfe: the heun sampler needs a number of evaluations, but got 0");
 }
 
 std::string DiffusionOptions::description() const {
   return detail::concat("Langevin diffusion, ", NoiseSchedule::from_name(schedule).description(), ", ",
                         reference_score, " reference score",
                         reference_score == "regularised" ? detail::concat(" (eps ", epsilon, ")") : "", ", ",
-                        parametrisation, ", ", weighting, " weights, ", divergence, " divergence, ", variance,
-                        " variance");
+                        parametrisation, ", ", weighting, " weights, ", divergence, " divergence, ",
+                        sampler == "heun" ? "probability-flow ODE (heun" : "Euler-Maruyama (" + variance + " variance",
+                        nfe > 0 ? detail::concat(", ", nfe, " NFE)") : std::string(")"));
 }
+
+namespace {
+
+// The sampler's step indices from T down to 0. em: integers, evenly strided (all T of them when
+// nfe = T); heun: S + 1 evenly spaced points with 2S - 1 = nfe (the last step is an Euler step).
+std::vector<double> sampler_grid(const std::string& sampler, std::int64_t nfe, std::int64_t steps) {
+  const std::int64_t n = sampler == "heun" ? (nfe + 2) / 2 : nfe;
+  std::vector<double> grid(static_cast<std::size_t>(n) + 1);
+  for (std::int64_t k = 0; k <= n; ++k) {
+    const double t = static_cast<double>(steps) * static_cast<double>(n - k) / static_cast<double>(n);
+    grid[static_cast<std::size_t>(k)] = sampler == "heun" ? t : std::round(t);
+  }
+  return grid;
+}
+
+}  // namespace
 
 at::Tensor exact_divergence(const at::Tensor& output, const at::Tensor& input) {
   at::Tensor flat = output.flatten(1);
@@ -84,9 +107,24 @@ at::Tensor hutchinson_divergence(const at::Tensor& output, const at::Tensor& inp
 
 LangevinDiffusion::LangevinDiffusion(DiffusionOptions options)
     : options_(std::move(options)), schedule_(NoiseSchedule::from_name(options_.schedule)) {
+  if (options_.nfe == 0 && options_.sampler == "em") options_.nfe = schedule_.steps();
   options_.validate();
   gammas_ = schedule_.gammas().to(at::kFloat);
   sigma2s_ = schedule_.sigma2s().to(at::kFloat);
+  grid_ = sampler_grid(options_.sampler, options_.nfe, schedule_.steps());
+}
+
+std::int64_t LangevinDiffusion::evaluations() const {
+  return options_.sampler == "heun" ? 2 * sampler_steps() - 1 : sampler_steps();
+}
+
+double LangevinDiffusion::tau(double t) const {
+  PHASEGEN_CHECK(t >= 0 && t <= static_cast<double>(schedule_.steps()), "tau: step ", t, " outside 0..",
+                 schedule_.steps());
+  const auto below = static_cast<std::int64_t>(std::floor(t));
+  const double lower = schedule_.sigma2(below) / 2.0;
+  if (below == schedule_.steps()) return lower;
+  return lower + (t - static_cast<double>(below)) * schedule_.gamma(below + 1);
 }
 
 at::Tensor LangevinDiffusion::reference_score(const at::Tensor& q) const {
@@ -149,21 +187,55 @@ at::Tensor LangevinDiffusion::loss(QNetworkImpl& net, const at::Tensor& q0, at::
   return (w * objective).mean();
 }
 
+at::Tensor LangevinDiffusion::score_at(QNetworkImpl& net, const at::Tensor& q, double t) const {
+  const double steps = static_cast<double>(schedule_.steps());
+  // t / T in the state's precision, as score() computes it for integer steps.
+  at::Tensor out = net.forward(q, at::full({q.size(0)}, t, q.options()) / steps);
+  if (options_.parametrisation == "score_over_sigma") out = out / std::sqrt(2.0 * tau(t));
+  return out;
+}
+
 at::Tensor LangevinDiffusion::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
                                      at::Generator& gen, std::int64_t every, const StateCallback& on_state) const {
   at::NoGradGuard no_grad;
   at::Tensor q = sample_rambo_prior(batch, particles, gen, at::kFloat);
-  const std::int64_t steps = schedule_.steps();
-  if (every > 0 && on_state) on_state(steps, q);
-  for (std::int64_t t = steps; t >= 1; --t) {
-    const double g = schedule_.gamma(t);
-    at::Tensor tt = at::full({batch}, t, at::TensorOptions().dtype(at::kLong).device(q.device()));
-    at::Tensor drift = score(net, q, tt).mul(2.0 * g).sub_(reference_score(q), g);
-    const double variance = options_.variance == "paper" ? 2.0 * g
-                                                         : 2.0 * g * schedule_.sigma2(t - 1) / schedule_.sigma2(t);
-    q = q + drift;
-    if (variance > 0) q.add_(at::randn(q.sizes(), gen, q.options()), std::sqrt(variance));
-    if (every > 0 && on_state && ((t - 1) % every == 0)) on_state(t - 1, q);
+  return run([&](const at::Tensor& x, double t) { return score_at(net, x, t); }, q, gen, every, on_state);
+}
+
+at::Tensor LangevinDiffusion::run(const ScoreFunction& score, at::Tensor q, at::Generator& gen, std::int64_t every,
+                                  const StateCallback& on_state) const {
+  at::NoGradGuard no_grad;
+  const std::int64_t n = sampler_steps();
+  const bool heun = options_.sampler == "heun";
+  if (every > 0 && on_state) on_state(schedule_.steps(), q);
+  for (std::int64_t k = 1; k <= n; ++k) {
+    const double from = grid_[static_cast<std::size_t>(k - 1)];
+    const double to = grid_[static_cast<std::size_t>(k)];
+    if (heun) {
+      // dQ/dtau = f(Q) - s(Q, tau), integrated from tau(from) down to tau(to).
+      const double dtau = tau(to) - tau(from);
+      at::Tensor slope = reference_score(q).sub_(score(q, from));
+      at::Tensor euler = q + slope * dtau;
+      if (k < n) {
+        at::Tensor slope_end = reference_score(euler).sub_(score(euler, to));
+        q = q + (slope + slope_end) * (0.5 * dtau);
+      } else {
+        q = euler;
+      }
+    } else {
+      // Reverse Euler-Maruyama over the merged steps (to, from]: g = their summed gamma.
+      const auto t = static_cast<std::int64_t>(from);
+      const auto t_to = static_cast<std::int64_t>(to);
+      double g = 0.0;
+      for (std::int64_t s = t_to + 1; s <= t; ++s) g += schedule_.gamma(s);
+      at::Tensor drift = score(q, from).mul(2.0 * g).sub_(reference_score(q), g);
+      const double variance = options_.variance == "paper"
+                                  ? 2.0 * g
+                                  : 2.0 * g * schedule_.sigma2(t_to) / schedule_.sigma2(t);
+      q = q + drift;
+      if (variance > 0) q.add_(at::randn(q.sizes(), gen, q.options()), std::sqrt(variance));
+    }
+    if (every > 0 && on_state && ((n - k) % every == 0 || k == n)) on_state(std::llround(to), q);
   }
   return q;
 }

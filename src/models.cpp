@@ -75,7 +75,9 @@ const char* flow_coupling_name(FlowCoupling coupling) {
 
 std::unique_ptr<Model> model_from_settings(const std::string& kind, const std::string& settings_text,
                                            const std::vector<std::pair<std::string, std::string>>& overrides) {
-  std::string text = settings_text;
+  // Settings written before a key existed are completed with its default first, so that every
+  // sampler setting can be overridden on any checkpoint.
+  std::string text = overrides.empty() ? settings_text : model_from_settings(kind, settings_text)->settings_text();
   for (const auto& [key, value] : overrides) text = with_value(text, key, value);
   if (kind == "langevin") return std::make_unique<LangevinModel>(LangevinModel::from_settings_text(text));
   if (kind == "flow") return std::make_unique<FlowModel>(FlowModel::from_settings_text(text));
@@ -99,6 +101,8 @@ std::string LangevinModel::settings_text() const {
                         {"weighting", o.weighting},
                         {"divergence", o.divergence},
                         {"variance", o.variance},
+                        {"sampler", o.sampler},
+                        {"nfe", detail::concat(o.nfe)},
                         {"lift", lift_kind(lift_)},
                         {"lift_scale", detail::concat(lift_.scale())},
                         {"sqrt_s", detail::concat(sqrt_s_)}});
@@ -113,6 +117,9 @@ LangevinModel LangevinModel::from_settings_text(const std::string& text) {
   o.weighting = key_value(text, "weighting");
   o.divergence = key_value(text, "divergence");
   o.variance = key_value(text, "variance");
+  // Checkpoints from before the fast samplers have neither key: the paper's sampler.
+  o.sampler = key_value_or(text, "sampler", "em");
+  o.nfe = std::stoll(key_value_or(text, "nfe", "0"));
   o.validate();
   const LiftOptions lift = key_value(text, "lift") == "random" ? LiftOptions::random()
                                                                 : LiftOptions::fixed(std::stod(key_value(text, "lift_scale")));
@@ -136,7 +143,9 @@ at::Tensor LangevinModel::sample_events(QNetworkImpl& net, std::int64_t batch, s
 }
 
 std::string LangevinModel::sampler_description() const {
-  return detail::concat(diffusion_.schedule().steps(), " steps, variance ", diffusion_.options().variance);
+  const DiffusionOptions& o = diffusion_.options();
+  if (o.sampler == "heun") return detail::concat("probability-flow ODE, heun, ", evaluations(), " NFE");
+  return detail::concat("Euler-Maruyama on the reverse SDE, variance ", o.variance, ", ", evaluations(), " NFE");
 }
 
 std::string LangevinModel::description() const {

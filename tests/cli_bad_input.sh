@@ -103,8 +103,9 @@ printf '[model]\nkind = "flow"\nprior = "laplace"\n' >"$work/laplace.toml"
 expect_failure "prior: unknown prior 'laplace': expected rambo, gaussian (fitted to the lifted data) or latent" train --card "$work/laplace.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 printf '[model]\nkind = "flow"\nsolver = "rk4"\nnfe = 3\n' >"$work/nfe.toml"
 expect_failure "nfe: expected at least 4 evaluations for rk4, but got 3" train --card "$work/nfe.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
-expect_failure "--nfe applies to flow and vp models, but '$work/small.ckpt' holds a langevin model" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --nfe 10
-expect_failure "--sampler applies to vp models" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --sampler ddim
+expect_failure "--solver applies to flow models, but '$work/small.ckpt' holds a langevin model" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --solver rk4
+expect_failure "sampler: expected em or heun for a Langevin model, but got 'ddim'" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --sampler ddim
+expect_failure "nfe: expected 1 to 500 evaluations (the schedule's T), but got 501" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --nfe 501
 printf '[model]\nkind = "gan"\n' >"$work/gan.toml"
 expect_failure "kind: unknown model 'gan': expected langevin, flow, vp, pflow or pddpm" train --card "$work/gan.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 printf '[model]\nkind = "vp"\nsampler = "euler"\n' >"$work/vpsampler.toml"

@@ -48,6 +48,15 @@ grep -q "300 events of N = 3" <("$PHASEGEN" inspect "$work/s.hepmc3") || fail "s
 grep -q "checkpoint_step = 30" <("$PHASEGEN" inspect "$work/s.hepmc3") || fail "no provenance in the HepMC3 run info"
 "$PHASEGEN" sample --checkpoint "$work/tiny.ckpt" --events 300 --seed 9 --out "$work/t.pt" >/dev/null
 cmp -s "$work/s.pt" "$work/t.pt" || fail "same seed, different samples"
+# The paper's model with its fast samplers: strided Euler-Maruyama and the probability-flow ODE.
+for sampler in em heun; do
+  "$PHASEGEN" sample --checkpoint "$work/tiny.ckpt" --events 200 --sampler $sampler --nfe 9 --out "$work/l.pt" \
+    --trajectory-every 1 --trajectory-out "$work/ltraj.pt" --trajectory-events 20 >"$work/lsample.log"
+  check_exact "$work/lsample.log"
+  grep -q ", 9 NFE" "$work/lsample.log" || fail "langevin $sampler: NFE"
+  states=$([[ $sampler == heun ]] && echo 6 || echo 10)
+  grep -q "$states states of 20 events" "$work/lsample.log" || fail "langevin $sampler: trajectory"
+done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 - "$work/traj.pt" <<'PY' || fail "trajectory file"
 import sys, torch

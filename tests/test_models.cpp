@@ -1,5 +1,7 @@
 #include "phasegen/models.hpp"
 
+#include <sstream>
+
 #include "phasegen/observables.hpp"
 #include "phasegen/stats.hpp"
 #include "phasegen/targets.hpp"
@@ -34,6 +36,12 @@ std::vector<std::unique_ptr<Model>> all_models(const at::Tensor& events) {
   DiffusionOptions langevin;
   langevin.schedule = "paper";
   models.push_back(std::make_unique<LangevinModel>(langevin, LiftOptions::random(), rs));
+  for (const auto& [sampler, nfe] : std::vector<std::pair<const char*, std::int64_t>>{{"em", 25}, {"heun", 9}}) {
+    DiffusionOptions fast = langevin;
+    fast.sampler = sampler;
+    fast.nfe = nfe;
+    models.push_back(std::make_unique<LangevinModel>(fast, LiftOptions::random(), rs));
+  }
   for (OdeSolver solver : {OdeSolver::kEuler, OdeSolver::kHeun, OdeSolver::kRk4}) {
     models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, 12), q));
     models.push_back(std::make_unique<FlowModel>(FlowModel::with_fitted_gaussian(events, solver, 12, q, 1)));
@@ -87,6 +95,18 @@ TEST(Models, SamplerOverridesReplaceSettingsAndUnknownOnesAreRefused) {
                         "solver: not a setting of this model");
   EXPECT_ERROR_CONTAINS(model_from_settings("vp", vp.settings_text(), {{"sampler", "euler"}}), "unknown sampler");
   EXPECT_ERROR_CONTAINS(model_from_settings("gan", vp.settings_text()), "unknown model kind 'gan'");
+
+  // A Langevin checkpoint from before the fast samplers: the paper's sampler, and overridable.
+  std::istringstream current(LangevinModel(DiffusionOptions{}, LiftOptions::random(), 1.0).settings_text());
+  std::string old, line;
+  while (std::getline(current, line)) {
+    if (line.rfind("sampler", 0) != 0 && line.rfind("nfe", 0) != 0) old += line + "\n";
+  }
+  ASSERT_FALSE(has_key_value(old, "sampler"));
+  EXPECT_EQ(model_from_settings("langevin", old)->evaluations(), 500);
+  auto heun = model_from_settings("langevin", old, {{"sampler", "heun"}, {"nfe", "19"}});
+  EXPECT_EQ(heun->evaluations(), 19);
+  EXPECT_EQ(heun->sampler_description(), "probability-flow ODE, heun, 19 NFE");
   EXPECT_ERROR_CONTAINS(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4).set_time_law("late"),
                         "time_law: expected uniform, data or noise, but got 'late'");
 }
@@ -112,8 +132,9 @@ TEST(Models, EveryStateIsExactExceptForThePSpaceBaselines) {
           worst_mass = std::max(worst_mass, mass_violation(p, 91.2).max().item<double>());
           ++states;
         });
+    const auto* langevin = dynamic_cast<const LangevinModel*>(model.get());
     const std::int64_t expected_states =
-        std::string(model->kind()) == "langevin" ? 501 : model->last_step() + 1;
+        langevin ? langevin->diffusion().sampler_steps() + 1 : model->last_step() + 1;
     EXPECT_EQ(states, expected_states) << model->description();
     EXPECT_LE(worst_mass, 1e-12) << model->description();
     const at::Tensor table_one = table_one_violation(out, 91.2);

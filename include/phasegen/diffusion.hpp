@@ -55,7 +55,13 @@ struct DiffusionOptions {
   std::string parametrisation = "score";      ///< score (net = s) | score_over_sigma (s = net / sigma_t)
   std::string weighting = "paper";            ///< paper: w = 1 - t/T + 0.01 | sigma2: w = sigma_t^2
   std::string divergence = "exact";           ///< exact (3N backward passes) | hutchinson (Rademacher)
-  std::string variance = "posterior";         ///< sampler: paper (2 gamma_t) | posterior (noiseless last step)
+  std::string variance = "posterior";         ///< em sampler: paper (2 gamma_t) | posterior (noiseless last step)
+  /// Reverse sampler: em (Euler-Maruyama on the reverse SDE, the paper's) or heun (Heun's method on the
+  /// probability-flow ODE dQ/dtau = f(Q) - s(Q, tau), deterministic).
+  std::string sampler = "em";
+  /// Network evaluations per event; 0: the schedule's T (em only). em with fewer than T takes
+  /// merged steps (gamma summed over a stride); heun takes (nfe + 1) / 2 steps, the last one Euler.
+  std::int64_t nfe = 0;
 
   void validate() const;
   std::string description() const;
@@ -94,16 +100,34 @@ class LangevinDiffusion {
   /// Called with (t, Q_t) along the reverse path.
   using StateCallback = std::function<void(std::int64_t t, const at::Tensor& q)>;
 
-  /// Reverse Euler-Maruyama from Q_T ~ p_ref down to Q_0: [batch, particles, 3] float32. With
-  /// `every` > 0, `on_state` sees Q_T and every `every`-th state on the way, and Q_0.
+  /// The number of sampler steps and of network evaluations per event.
+  std::int64_t sampler_steps() const { return static_cast<std::int64_t>(grid_.size()) - 1; }
+  std::int64_t evaluations() const;
+  /// The step indices t_0 = T > t_1 > ... > t_S = 0 the sampler visits (continuous for heun).
+  const std::vector<double>& time_grid() const { return grid_; }
+  /// Total forward time tau(t) = sum_{s <= t} gamma_s, linear between integer t.
+  double tau(double t) const;
+
+  /// From Q_T ~ p_ref down to Q_0 with the options' sampler: [batch, particles, 3] float32. With
+  /// `every` > 0, `on_state` sees Q_T, every state whose sampler step is a multiple of `every`, and
+  /// Q_0; it is called with the (rounded) step index t.
   at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                     std::int64_t every = 0, const StateCallback& on_state = {}) const;
+
+  /// A score model s(Q, t) for a (possibly fractional) step index t.
+  using ScoreFunction = std::function<at::Tensor(const at::Tensor& q, double t)>;
+  /// The sampler from the given Q_T (any shape [batch, N, 3], any float type) with the given score.
+  at::Tensor run(const ScoreFunction& score, at::Tensor q, at::Generator& gen, std::int64_t every = 0,
+                 const StateCallback& on_state = {}) const;
 
  private:
   DiffusionOptions options_;
   NoiseSchedule schedule_;
   at::Tensor gammas_;   // [T + 1] float32
   at::Tensor sigma2s_;  // [T + 1] float32
+  std::vector<double> grid_;
+
+  at::Tensor score_at(QNetworkImpl& net, const at::Tensor& q, double t) const;
 };
 
 }  // namespace phasegen

@@ -73,7 +73,7 @@ class LangevinModel : public Model {
   at::Tensor sample_events(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                            std::int64_t every = 0, const EventCallback& on_events = {}) const override;
   std::int64_t last_step() const override { return 0; }
-  std::int64_t evaluations() const override { return diffusion_.schedule().steps(); }
+  std::int64_t evaluations() const override { return diffusion_.evaluations(); }
   bool conserving() const override { return true; }
   double sqrt_s() const override { return sqrt_s_; }
   std::string sampler_description() const override;
