@@ -232,7 +232,8 @@ void validate_model_settings(const CardSection& m) {
   if (m.has("coupling")) {
     PHASEGEN_CHECK(flow_coupling_from_name(m.get_string("coupling")) == FlowCoupling::kIndependent ||
                        m.get_string("prior") != "gaussian",
-                   "coupling = fibre: expected the rambo or latent prior (the fibre of a Gaussian draw is not p_ref's)");
+                   "coupling = ", m.get_string("coupling"),
+                   ": expected the rambo or latent prior (the fibre of a Gaussian draw is not p_ref's)");
   }
 }
 

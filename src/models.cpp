@@ -5,6 +5,7 @@
 #include <sstream>
 #include <vector>
 
+#include "phasegen/assignment.hpp"
 #include "phasegen/error.hpp"
 
 namespace phasegen {
@@ -49,6 +50,20 @@ InputFeatures event_features(const StateSpace& space, StateFeatures features) {
 }
 
 
+// The data event paired with each prior event: within each group of kOtGroup (the last group takes
+// the rest), the permutation of the data minimising the summed squared distance of the momenta.
+at::Tensor transport_order(const at::Tensor& data, const at::Tensor& prior) {
+  const std::int64_t batch = data.size(0);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(batch));
+  for (std::int64_t start = 0; start < batch; start += kOtGroup) {
+    const std::int64_t n = std::min(kOtGroup, batch - start);
+    const at::Tensor cost = at::cdist(prior.narrow(0, start, n).flatten(1), data.narrow(0, start, n).flatten(1)).pow(2);
+    const std::vector<std::int64_t> column = min_cost_assignment(cost);
+    for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(start + i)] = start + column[static_cast<std::size_t>(i)];
+  }
+  return at::tensor(order, at::kLong);
+}
+
 }  // namespace
 
 StateFeatures state_features_from_name(const std::string& name) {
@@ -66,10 +81,12 @@ std::int64_t extra_inputs(StateFeatures features) { return features == StateFeat
 FlowCoupling flow_coupling_from_name(const std::string& name) {
   if (name == "independent") return FlowCoupling::kIndependent;
   if (name == "fibre") return FlowCoupling::kFibre;
-  throw Error(detail::concat("coupling: unknown coupling '", name, "': expected independent or fibre"));
+  if (name == "ot") return FlowCoupling::kOt;
+  throw Error(detail::concat("coupling: unknown coupling '", name, "': expected independent, fibre or ot"));
 }
 
 const char* flow_coupling_name(FlowCoupling coupling) {
+  if (coupling == FlowCoupling::kOt) return "ot";
   return coupling == FlowCoupling::kFibre ? "fibre" : "independent";
 }
 
@@ -161,7 +178,7 @@ FlowModel::FlowModel(FlowMatching flow, StateSpace space, StateFeatures features
   const bool rambo_prior = (space_.kind() == StateSpace::Kind::kQ && flow_.prior() == FlowPrior::kRambo) ||
                            (space_.kind() == StateSpace::Kind::kLatent && flow_.prior() == FlowPrior::kNormal);
   PHASEGEN_CHECK(coupling_ == FlowCoupling::kIndependent || (rambo_prior && space_.lift().kind() == LiftOptions::Kind::kRandom),
-                 "coupling = fibre: expected the RAMBO prior (q-space rambo or z-space latent) and the random lift");
+                 "coupling = ", flow_coupling_name(coupling_), ": expected the RAMBO prior (q-space rambo or z-space latent) and the random lift");
 }
 
 FlowModel FlowModel::with_fitted_gaussian(const at::Tensor& events, OdeSolver solver, std::int64_t nfe,
@@ -196,10 +213,13 @@ FlowModel FlowModel::from_settings_text(const std::string& text) {
 }
 
 std::pair<at::Tensor, at::Tensor> FlowModel::training_pairs(const at::Tensor& events, at::Generator& gen) const {
-  if (coupling_ == FlowCoupling::kFibre) {
+  if (coupling_ != FlowCoupling::kIndependent) {
     at::Tensor x1 = flow_.sample_prior(events.size(0), events.size(1), gen);
-    const FibrePoint fibre = fibre_point(space_.to_q(x1), space_.sqrt_s());
-    return {space_.from_q(rambo_inverse(events.to(at::kDouble), fibre)).to(at::kFloat), x1};
+    const at::Tensor q1 = space_.to_q(x1);
+    at::Tensor data = events.to(at::kDouble);
+    if (coupling_ == FlowCoupling::kOt) data = data.index_select(0, transport_order(data, rambo_map(q1.to(at::kDouble), space_.sqrt_s())));
+    const FibrePoint fibre = fibre_point(q1, space_.sqrt_s());
+    return {space_.from_q(rambo_inverse(data, fibre)).to(at::kFloat), x1};
   }
   at::Tensor x0 = space_.encode(events, gen);
   return {x0, flow_.sample_prior(events.size(0), events.size(1), gen).to(x0.scalar_type())};
@@ -226,7 +246,8 @@ std::string FlowModel::sampler_description() const {
 }
 
 std::string FlowModel::description() const {
-  return flow_.description() + (coupling_ == FlowCoupling::kFibre ? ", fibre coupling" : "") + ", " +
+  const std::string coupling = coupling_ == FlowCoupling::kIndependent ? "" : detail::concat(", ", flow_coupling_name(coupling_), " coupling");
+  return flow_.description() + coupling + ", " +
          space_.description() + (features_ == StateFeatures::kEvent ? ", network sees the event" : "");
 }
 

@@ -88,7 +88,7 @@ grep -q "resuming at step $step" "$work/resume.log" || fail "resume did not star
 grep -q "finished at step $((step + 15))" "$work/resume.log" || fail "resume did not finish"
 # Flow matching with either prior: trains, samples with any solver, every ODE state exact.
 for prior in rambo gaussian latent; do
-  coupling=$([[ $prior == gaussian ]] && echo independent || echo fibre)
+  case $prior in rambo) coupling=fibre ;; gaussian) coupling=independent ;; latent) coupling=ot ;; esac
   printf '[model]\nkind = "flow"\nprior = "%s"\ncoupling = "%s"\nfeatures = "event"\nsolver = "heun"\nnfe = 10\nhidden = 16\nlayers = 2\ntime_embedding = 8\n[train]\ndata = "%s"\nbatch = 64\nsteps = 20\ncheckpoint = "%s"\n' \
     "$prior" "$coupling" "$work/muon.pt" "$work/flow-$prior.ckpt" >"$work/flow.toml"
   "$PHASEGEN" train --card "$work/flow.toml" --dry-run >"$work/resolved"

@@ -174,6 +174,35 @@ TEST(Models, FibreCouplingSharesTheFibreAndKeepsTheMarginals) {
                         "coupling = fibre: expected the RAMBO prior");
 }
 
+// The OT coupling permutes the data within groups so that paired events are close, then shares the
+// fibre as the fibre coupling does: the data multiset and the prior draws are unchanged.
+TEST(Models, OtCouplingPermutesTheDataTowardsClosePairs) {
+  at::Generator gen = make_generator(6);
+  const at::Tensor events = aps_events(600, gen);  // groups of 256, 256 and 88
+  auto pairs = [&](FlowCoupling coupling) {
+    FlowModel model(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4),
+                    StateSpace::q_space(LiftOptions::random(), 91.2), StateFeatures::kNone, coupling);
+    return model.training_pairs(events, gen);
+  };
+  auto [x0, x1] = pairs(FlowCoupling::kOt);
+  const at::Tensor p0 = rambo_map(x0.to(at::kDouble), 91.2), p1 = rambo_map(x1.to(at::kDouble), 91.2);
+  const FibrePoint f0 = fibre_point(x0.to(at::kDouble), 91.2), f1 = fibre_point(x1.to(at::kDouble), 91.2);
+  EXPECT_LE(test::max_abs(f0.scale / f1.scale - 1.0), 1e-4);
+  // The same events, each once: sorted by the first energy they agree row by row.
+  auto by_energy = [](const at::Tensor& p) { return p.index_select(0, at::argsort(p.select(2, 0).select(1, 0))); };
+  EXPECT_LE(test::max_abs(by_energy(p0) - by_energy(events)) / 91.2, 1e-5);
+  // Pairs are much closer than under the fibre coupling.
+  auto mean_distance = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).pow(2).sum({1, 2}).mean().item<double>(); };
+  auto [y0, y1] = pairs(FlowCoupling::kFibre);
+  const double ot = mean_distance(p0, p1);
+  const double fibre = mean_distance(rambo_map(y0.to(at::kDouble), 91.2), rambo_map(y1.to(at::kDouble), 91.2));
+  EXPECT_LT(ot, 0.7 * fibre) << "ot " << ot << ", fibre " << fibre;
+  EXPECT_ERROR_CONTAINS(FlowModel(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4),
+                                  StateSpace::q_space(LiftOptions::fixed(0.15), 1.0), StateFeatures::kNone,
+                                  FlowCoupling::kOt),
+                        "expected the RAMBO prior");
+}
+
 TEST(Models, TrajectoryLabelsAndSampledEventsMatchTheFinalState) {
   auto net = random_network(3);
   VpOptions o;

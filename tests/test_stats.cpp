@@ -1,7 +1,10 @@
 #include "phasegen/stats.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
+#include "phasegen/assignment.hpp"
 #include "phasegen/phasespace.hpp"
 #include "test_util.hpp"
 
@@ -87,6 +90,34 @@ TEST(Chi2, TwoSampleTestAcceptsTwinsAndRejectsDifferences) {
   EXPECT_LT(chi2_test(a, b + 0.1, 40).p_value, 1e-6);
   EXPECT_NEAR(chi2_test(a, a, 40).chi2, 0.0, 1e-9);
   EXPECT_ERROR_CONTAINS(chi2_test(a, b, 1), "expected at least 2 bins");
+}
+
+TEST(Assignment, MatchesBruteForceOnSmallMatrices) {
+  at::Generator gen = make_generator(21);
+  for (std::int64_t n = 1; n <= 7; ++n) {
+    for (int trial = 0; trial < 20; ++trial) {
+      // Integer costs with ties, and continuous ones.
+      at::Tensor cost = trial % 2 ? at::randint(0, 4, {n, n}, gen, at::kDouble) : at::rand({n, n}, gen, at::kDouble);
+      const double* c = cost.data_ptr<double>();
+      std::vector<std::int64_t> perm(n);
+      std::iota(perm.begin(), perm.end(), 0);
+      double best = 1e300;
+      do {
+        double sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += c[i * n + perm[i]];
+        best = std::min(best, sum);
+      } while (std::next_permutation(perm.begin(), perm.end()));
+      const std::vector<std::int64_t> column = min_cost_assignment(cost);
+      std::vector<std::int64_t> sorted = column;
+      std::sort(sorted.begin(), sorted.end());
+      for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(sorted[i], i) << "not a permutation, n = " << n;
+      double sum = 0;
+      for (std::int64_t i = 0; i < n; ++i) sum += c[i * n + column[i]];
+      EXPECT_NEAR(sum, best, 1e-12) << "n = " << n << ", trial " << trial;
+    }
+  }
+  EXPECT_ERROR_CONTAINS(min_cost_assignment(at::zeros({2, 3})), "expected a square cost matrix");
+  EXPECT_ERROR_CONTAINS(min_cost_assignment(at::full({2, 2}, NAN)), "non-finite entry");
 }
 
 }  // namespace

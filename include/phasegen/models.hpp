@@ -102,8 +102,12 @@ std::int64_t extra_inputs(StateFeatures features);
 /// event is lifted onto the fibre point (b, x) of its own prior draw (q-space with p_ref, or z-space
 /// with N(0, I), whose q is p_ref). Both marginals stay exact, because under p_ref the fibre point
 /// is independent of the event, and data and prior then differ only along the event directions.
-enum class FlowCoupling { kIndependent, kFibre };
-FlowCoupling flow_coupling_from_name(const std::string& name);  ///< "independent" or "fibre"
+/// kOt: the fibre coupling after pairing the data events of each group of kOtGroup in a minibatch with
+/// the prior draws' events by minimum summed squared momentum distance (minibatch optimal transport;
+/// a permutation, so both marginals stay exact).
+enum class FlowCoupling { kIndependent, kFibre, kOt };
+inline constexpr std::int64_t kOtGroup = 256;
+FlowCoupling flow_coupling_from_name(const std::string& name);  ///< "independent", "fibre" or "ot"
 const char* flow_coupling_name(FlowCoupling coupling);
 
 /// Flow matching on the state of `space`: q with the RAMBO or fitted Gaussian prior, z with N(0, I),
