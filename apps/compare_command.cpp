@@ -9,7 +9,9 @@
 
 #include "cli_support.hpp"
 #include "commands.hpp"
+#include "judged_sets.hpp"
 #include "phasegen/error.hpp"
+#include "phasegen/evaluate.hpp"
 #include "phasegen/event_io.hpp"
 #include "phasegen/observables.hpp"
 #include "phasegen/stats.hpp"
@@ -27,16 +29,6 @@ struct CompareFlags {
   double tolerance = 1e-6;
 };
 
-struct Distances {
-  double w1;
-  KsResult ks;
-  Chi2Result chi2;
-};
-
-Distances distances(const at::Tensor& a, const at::Tensor& b, int bins) {
-  return {wasserstein1(a, b), ks_test(a, b), chi2_test(a, b, bins)};
-}
-
 std::string row(const Distances& d) {
   char buffer[128];
   std::snprintf(buffer, sizeof buffer, "%10.3g %8.4f %9.2g %9.3f", d.w1, d.ks.statistic, d.ks.p_value,
@@ -50,41 +42,13 @@ void run_compare(const CompareFlags& flags) {
   ReadOptions ropts;
   ropts.tolerance = flags.tolerance;
   EventSet truth = read_events(flags.truth, ropts);
-  // Samples that break conservation (a p-space baseline) are measured below, not refused.
-  EventSet samples;
-  bool conserving = true;
-  try {
-    samples = read_events(flags.samples, ropts);
-  } catch (const Error&) {
-    ReadOptions lenient = ropts;
-    lenient.require_conservation = false;
-    lenient.sqrt_s = truth.sqrt_s;
-    samples = read_events(flags.samples, lenient);  // other defects (NaN, massive particles) still throw
-    conserving = false;
-  }
+  JudgedSet judged = read_judged(flags.samples, truth, flags.truth, flags.tolerance);
+  const EventSet& samples = judged.events;
+  const bool conserving = judged.conserving;
   const auto n = truth.momenta.size(1);
-  PHASEGEN_CHECK(samples.momenta.size(1) == n, "'", flags.samples, "' has events of N = ", samples.momenta.size(1),
-                 " particles, but the truth '", flags.truth, "' has N = ", n);
-  PHASEGEN_CHECK(std::abs(samples.sqrt_s / truth.sqrt_s - 1.0) < 1e-6, "'", flags.samples, "' has sqrt_s = ",
-                 samples.sqrt_s, " GeV, but the truth '", flags.truth, "' has sqrt_s = ", truth.sqrt_s, " GeV");
   PHASEGEN_CHECK(!flags.floor || truth.momenta.size(0) >= 4, "--floor: expected at least 4 truth events, but got ",
                  truth.momenta.size(0));
-  std::vector<NamedObservable> all = standard_observables(n);
-  std::vector<NamedObservable> chosen;
-  if (flags.observables.empty()) {
-    chosen = all;
-  } else {
-    for (const auto& name : flags.observables) {
-      auto it = std::find_if(all.begin(), all.end(), [&](const NamedObservable& o) { return o.name == name; });
-      if (it == all.end()) {
-        std::string known;
-        for (const auto& o : all) known += (known.empty() ? "" : ", ") + o.name;
-        throw Error(detail::concat("--observables: unknown observable '", name, "' for N = ", n, " (known: ", known,
-                                   ")"));
-      }
-      chosen.push_back(*it);
-    }
-  }
+  const std::vector<NamedObservable> chosen = choose_observables(n, flags.observables);
   const double sqrt_s = truth.sqrt_s;
   const auto half = truth.momenta.size(0) / 2;
   std::cout << "phasegen compare: truth '" << flags.truth << "' (" << truth.momenta.size(0) << " events) vs '"

@@ -81,6 +81,17 @@ expect_failure "has events of N = 4 particles, but the truth" compare "$work/goo
 "$PHASEGEN" phasespace --particles 3 --events 20 --sqrt-s 20 --out "$work/twenty.pt" >/dev/null
 expect_failure "has sqrt_s = 20 GeV, but the truth" compare "$work/good.pt" "$work/twenty.pt"
 expect_failure "--observables: unknown observable 'E_7' for N = 3" compare "$work/good.pt" "$work/good.pt" --observables E_7
+# eval: the same checks, and nothing created under --out before the inputs are read.
+"$PHASEGEN" phasespace --particles 3 --events 200 --out "$work/truth200.pt" >/dev/null
+: >"$work/empty.pt"
+expect_failure "has events of N = 4 particles, but the truth" eval --truth "$work/truth200.pt" --samples "$work/four.pt" --out "$out/ev"
+expect_failure "has sqrt_s = 20 GeV, but the truth" eval --truth "$work/truth200.pt" --samples "$work/twenty.pt" --out "$out/ev"
+expect_failure "empty.pt' is not a readable .pt tensor file" eval --truth "$work/truth200.pt" --samples "$work/empty.pt" --out "$out/ev"
+expect_failure "empty.pt' is not a readable .pt tensor file" eval --truth "$work/empty.pt" --samples "$work/truth200.pt" --out "$out/ev"
+expect_failure "--observables: unknown observable 'E_7' for N = 3" eval --truth "$work/truth200.pt" --samples "$work/truth200.pt" --out "$out/ev" --observables E_7
+expect_failure "--label: expected one label per --samples (1), but got 2" eval --truth "$work/truth200.pt" --samples "$work/truth200.pt" --label a --label b --out "$out/ev"
+expect_failure "expected at least 80 truth events" eval --truth "$work/twenty.pt" --samples "$work/twenty.pt" --out "$out/ev"
+expect_failure "--samples is required" eval --truth "$work/truth200.pt" --out "$out/ev"
 
 # Training and sampling.
 "$PHASEGEN" data --target muon --events 300 --out "$work/muon.pt" >/dev/null

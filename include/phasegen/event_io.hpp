@@ -106,6 +106,10 @@ void write_trajectory(const std::string& path, const Trajectory& trajectory);
 /// Reads a trajectory back, validating the events of every state like read_events.
 Trajectory read_trajectory(const std::string& path, const ReadOptions& options = {});
 
+/// Writes a text file (JSON, HTML, a gnuplot script) under a temporary name, then renames it onto
+/// `path`: a reader never sees half a file.
+void write_text_file(const std::string& path, const std::string& text);
+
 /// Throws phasegen::Error naming `source` and the first offending event (numbered from 1) unless
 /// every event of `momenta` [n, N, 4] is finite, massless and (with `conservation`) in its CM
 /// frame at `sqrt_s`.

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "phasegen/error.hpp"
+#include "phasegen/event_io.hpp"
 
 namespace phasegen::detail {
 
@@ -78,3 +79,13 @@ void check_readable(const std::string& path) {
 }
 
 }  // namespace phasegen::detail
+
+namespace phasegen {
+
+void write_text_file(const std::string& path, const std::string& text) {
+  detail::AtomicFile file(path);
+  file.stream() << text;
+  file.commit();
+}
+
+}  // namespace phasegen

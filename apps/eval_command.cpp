@@ -1,0 +1,282 @@
+// phasegen eval: every figure of merit of one or more sample sets against a truth, each beside its
+// truth-vs-truth floor: W1, KS and chi2 per observable, a classifier two-sample test (ROC AUC), and
+// the conservation metrics. A printed table and DIR/eval.json.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli_support.hpp"
+#include "commands.hpp"
+#include "judged_sets.hpp"
+#include "phasegen/error.hpp"
+#include "phasegen/evaluate.hpp"
+#include "phasegen/event_io.hpp"
+#include "phasegen/observables.hpp"
+
+namespace phasegen::cli {
+
+namespace {
+
+struct EvalFlags {
+  std::string truth;
+  std::vector<std::string> samples;
+  std::vector<std::string> labels;
+  std::string out;
+  std::vector<std::string> observables;
+  int bins = 50;
+  double tolerance = 1e-6;
+  std::int64_t classifier_events = 20000;
+  std::int64_t classifier_steps = 1500;
+  std::int64_t seed = 1;
+};
+
+// ---- a small JSON writer: objects as ordered key lists ----
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", value);
+  return buffer;
+}
+
+std::string json_object(const std::vector<std::pair<std::string, std::string>>& members, int indent) {
+  if (members.empty()) return "{}";
+  const std::string pad(static_cast<std::size_t>(indent + 2), ' ');
+  std::string out = "{\n";
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    out += pad + json_string(members[k].first) + ": " + members[k].second + (k + 1 < members.size() ? ",\n" : "\n");
+  }
+  return out + std::string(static_cast<std::size_t>(indent), ' ') + "}";
+}
+
+std::string json_distances(const Distances& d, int indent) {
+  return json_object({{"w1", json_number(d.w1)},
+                      {"ks", json_number(d.ks.statistic)},
+                      {"ks_p", json_number(d.ks.p_value)},
+                      {"chi2_ndf", json_number(d.chi2.ndf > 0 ? d.chi2.chi2 / d.chi2.ndf : 0.0)},
+                      {"chi2_p", json_number(d.chi2.p_value)}},
+                     indent);
+}
+
+std::string json_classifier(const ClassifierResult& r, int indent) {
+  return json_object({{"auc", json_number(r.auc)},
+                      {"auc_error", json_number(r.auc_error)},
+                      {"events_per_side", std::to_string(r.events_per_side)}},
+                     indent);
+}
+
+struct Conservation {
+  double worst_momentum, worst_mass;
+  at::Tensor table_one;  // [4]
+};
+
+Conservation conservation_of(const at::Tensor& p, double sqrt_s) {
+  return {conservation_violation(p, sqrt_s).max().item<double>(), mass_violation(p, sqrt_s).max().item<double>(),
+          table_one_violation(p, sqrt_s)};
+}
+
+std::string json_conservation(const Conservation& c, int indent) {
+  return json_object({{"worst_momentum_over_sqrt_s", json_number(c.worst_momentum)},
+                      {"worst_mass_over_sqrt_s", json_number(c.worst_mass)},
+                      {"table_one_E", json_number(c.table_one[0].item<double>())},
+                      {"table_one_px", json_number(c.table_one[1].item<double>())},
+                      {"table_one_py", json_number(c.table_one[2].item<double>())},
+                      {"table_one_pz", json_number(c.table_one[3].item<double>())}},
+                     indent);
+}
+
+std::string row(const Distances& d) {
+  char buffer[96];
+  std::snprintf(buffer, sizeof buffer, "%9.3g %7.4f %8.3f", d.w1, d.ks.statistic,
+                d.chi2.ndf > 0 ? d.chi2.chi2 / d.chi2.ndf : 0.0);
+  return buffer;
+}
+
+std::string label_of(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+
+void run_eval(const EvalFlags& flags) {
+  configure_threads(Workload::kNetwork);
+  PHASEGEN_CHECK(!flags.samples.empty(), "--samples: expected at least one sample file");
+  PHASEGEN_CHECK(flags.labels.empty() || flags.labels.size() == flags.samples.size(), "--label: expected one label per --samples (",
+                 flags.samples.size(), "), but got ", flags.labels.size());
+  PHASEGEN_CHECK(flags.bins >= 2, "--bins: expected at least 2 bins, but got ", flags.bins);
+  PHASEGEN_CHECK(flags.classifier_events >= 40, "--classifier-events: expected at least 40, but got ",
+                 flags.classifier_events);
+  PHASEGEN_CHECK(flags.classifier_steps >= 1, "--classifier-steps: expected at least 1, but got ", flags.classifier_steps);
+  PHASEGEN_CHECK(flags.seed >= 0, "--seed: expected a seed >= 0, but got ", flags.seed);
+  PHASEGEN_CHECK(!flags.out.empty(), "--out: expected an output directory");
+
+  ReadOptions ropts;
+  ropts.tolerance = flags.tolerance;
+  const EventSet truth = read_events(flags.truth, ropts);
+  const std::int64_t n_truth = truth.momenta.size(0);
+  PHASEGEN_CHECK(n_truth >= 80, "'", flags.truth, "': expected at least 80 truth events (two halves for the floors), but got ",
+                 n_truth);
+  const std::int64_t particles = truth.momenta.size(1);
+  const double sqrt_s = truth.sqrt_s;
+  const std::vector<NamedObservable> observables = choose_observables(particles, flags.observables);
+  std::vector<JudgedSet> sets;
+  std::vector<std::string> labels;
+  for (std::size_t k = 0; k < flags.samples.size(); ++k) {
+    sets.push_back(read_judged(flags.samples[k], truth, flags.truth, flags.tolerance));
+    PHASEGEN_CHECK(sets.back().events.momenta.size(0) >= 40, "'", flags.samples[k],
+                   "': expected at least 40 events, but got ", sets.back().events.momenta.size(0));
+    labels.push_back(flags.labels.empty() ? label_of(flags.samples[k]) : flags.labels[k]);
+  }
+
+  // Inputs first, then the output directory: bad input leaves nothing behind.
+  std::error_code ec;
+  std::filesystem::create_directories(flags.out, ec);
+  PHASEGEN_CHECK(!ec && std::filesystem::is_directory(flags.out), "--out: cannot create the directory '", flags.out,
+                 "'", ec ? ": " + ec.message() : std::string());
+  const std::string json_path = (std::filesystem::path(flags.out) / "eval.json").string();
+  check_writable_location(json_path);
+
+  std::printf("phasegen eval: truth '%s' (%lld events), N = %lld, sqrt_s = %s GeV\n", flags.truth.c_str(),
+              static_cast<long long>(n_truth), static_cast<long long>(particles), format_number(sqrt_s, 10).c_str());
+  // The truth's values of every observable, computed once.
+  std::vector<at::Tensor> truth_values;
+  for (const auto& o : observables) truth_values.push_back(o.compute(truth.momenta, sqrt_s));
+
+  // Classifier floor: the first half of the truth against the second.
+  ClassifierOptions copts;
+  copts.max_events = flags.classifier_events;
+  copts.steps = flags.classifier_steps;
+  copts.seed = static_cast<std::uint64_t>(flags.seed);
+  const std::int64_t half = n_truth / 2;
+  const at::Tensor truth_a = truth.momenta.narrow(0, 0, half), truth_b = truth.momenta.narrow(0, half, half);
+  std::fflush(stdout);
+  std::fprintf(stderr, "eval: classifier, truth vs truth\n");
+  const ClassifierResult classifier_floor = classifier_test(truth_a, truth_b, sqrt_s, copts);
+  const Conservation truth_conservation = conservation_of(truth.momenta, sqrt_s);
+
+  std::vector<std::pair<std::string, std::string>> json_sets;
+  std::string json_samples = "[";
+  for (std::size_t k = 0; k < sets.size(); ++k) {
+    PHASEGEN_CHECK(!interrupt_requested(), "interrupted");
+    const at::Tensor& p = sets[k].events.momenta;
+    const std::int64_t m = std::min(p.size(0), half);
+    std::printf("\nsamples '%s' (%s): %lld events%s\n", flags.samples[k].c_str(), labels[k].c_str(),
+                static_cast<long long>(p.size(0)),
+                sets[k].conserving ? "" : "; they violate energy-momentum conservation (read at the truth's sqrt_s)");
+    std::printf("%-14s %9s %7s %8s | floor: %9s %7s %8s\n", "observable", "W1", "KS D", "chi2/ndf", "W1", "KS D",
+                "chi2/ndf");
+    std::vector<std::pair<std::string, std::string>> json_observables;
+    double ks_u1 = -1, ks_u2 = -1;
+    for (std::size_t j = 0; j < observables.size(); ++j) {
+      const at::Tensor& a = truth_values[j];
+      const Distances d = distances(a, observables[j].compute(p, sqrt_s), flags.bins);
+      // The floor at this set's size: m truth events against the other n - m.
+      const Distances f = distances(a.narrow(0, 0, n_truth - m), a.narrow(0, n_truth - m, m), flags.bins);
+      const std::string name = observables[j].name + (observables[j].unit.empty() ? "" : " [" + observables[j].unit + "]");
+      std::printf("%-14s %s |        %s\n", name.c_str(), row(d).c_str(), row(f).c_str());
+      json_observables.emplace_back(observables[j].name,
+                                    json_object({{"unit", json_string(observables[j].unit)},
+                                                 {"model", json_distances(d, 10)},
+                                                 {"floor", json_distances(f, 10)}},
+                                                8));
+      if (observables[j].name == "u1") ks_u1 = d.ks.statistic;
+      if (observables[j].name == "u2") ks_u2 = d.ks.statistic;
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "eval: classifier, truth vs %s\n", labels[k].c_str());
+    const ClassifierResult classifier = classifier_test(truth_a, p, sqrt_s, copts);
+    const Conservation c = conservation_of(p, sqrt_s);
+    std::printf("%-14s %9.4f +- %.4f          | floor: %9.4f +- %.4f (%lld events per side)\n", "classifier AUC",
+                classifier.auc, classifier.auc_error, classifier_floor.auc, classifier_floor.auc_error,
+                static_cast<long long>(classifier.events_per_side));
+    std::printf("%-14s %9.3g | truth: %9.3g\n", "worst |dP|/rs", c.worst_momentum, truth_conservation.worst_momentum);
+    std::printf("%-14s %9.3g | truth: %9.3g\n", "worst |dm|/rs", c.worst_mass, truth_conservation.worst_mass);
+    const char* t1[] = {"<|dE|>/E_med", "<|dpx|>/E_med", "<|dpy|>/E_med", "<|dpz|>/E_med"};
+    for (int i = 0; i < 4; ++i) {
+      std::printf("%-14s %9.3g | truth: %9.3g\n", t1[i], c.table_one[i].item<double>(),
+                  truth_conservation.table_one[i].item<double>());
+    }
+    std::printf("headline (%s): ", labels[k].c_str());
+    if (ks_u1 >= 0 && ks_u2 >= 0) std::printf("Rosenblatt KS %.4f (u1 %.4f, u2 %.4f), ", std::max(ks_u1, ks_u2), ks_u1, ks_u2);
+    std::printf("classifier AUC %.4f +- %.4f, worst conservation error %.3g\n", classifier.auc, classifier.auc_error,
+                std::max(c.worst_momentum, c.worst_mass));
+    json_samples += std::string(k ? "," : "") + "\n    " +
+                    json_object({{"label", json_string(labels[k])},
+                                 {"path", json_string(flags.samples[k])},
+                                 {"events", std::to_string(p.size(0))},
+                                 {"conserving", sets[k].conserving ? "true" : "false"},
+                                 {"observables", json_object(json_observables, 6)},
+                                 {"classifier", json_classifier(classifier, 6)},
+                                 {"conservation", json_conservation(c, 6)}},
+                                4);
+  }
+  json_samples += "\n  ]";
+  const std::string json = json_object(
+      {{"phasegen_eval", "1"},
+       {"truth", json_object({{"path", json_string(flags.truth)},
+                              {"events", std::to_string(n_truth)},
+                              {"particles", std::to_string(particles)},
+                              {"sqrt_s", json_number(sqrt_s)},
+                              {"conservation", json_conservation(truth_conservation, 4)}},
+                             2)},
+       {"settings", json_object({{"bins", std::to_string(flags.bins)},
+                                 {"classifier_events", std::to_string(flags.classifier_events)},
+                                 {"classifier_steps", std::to_string(flags.classifier_steps)},
+                                 {"seed", std::to_string(flags.seed)},
+                                 {"floor", json_string("observables: the last m truth events (m = the set's size, at "
+                                                       "most half) against the others; classifier: the first half "
+                                                       "of the truth against the second")}},
+                                2)},
+       {"classifier_floor", json_classifier(classifier_floor, 2)},
+       {"samples", json_samples}},
+      0);
+  write_text_file(json_path, json + "\n");
+  std::printf("\nwritten %s\n", json_path.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto flags = std::make_shared<EvalFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Judge sample sets against a truth: per-observable W1, KS and chi2, a classifier two-sample test "
+              "(ROC AUC) and the conservation metrics, each beside its truth-vs-truth floor; a table and DIR/eval.json");
+  cmd->add_option("--truth", flags->truth, "Reference events (the truth)")->required();
+  cmd->add_option("--samples", flags->samples, "Events to judge (repeat for several sets)")->required();
+  cmd->add_option("--label", flags->labels, "A name per --samples, in order (default: the file names)");
+  cmd->add_option("--out", flags->out, "Directory for eval.json (created if missing)")->required();
+  cmd->add_option("--observables", flags->observables, "Only these observables (names as printed)")->delimiter(',');
+  cmd->add_option("--bins", flags->bins, "Bins of the chi2 test (equal truth fractions)")->capture_default_str();
+  cmd->add_option("--classifier-events", flags->classifier_events,
+                  "Events per side for the classifier at most (half train, half test)")
+      ->capture_default_str();
+  cmd->add_option("--classifier-steps", flags->classifier_steps, "Training steps of the classifier")->capture_default_str();
+  cmd->add_option("--seed", flags->seed, "Seed of the classifier's draws and initialisation")->capture_default_str();
+  cmd->add_option("--tolerance", flags->tolerance, "Largest accepted round-off violation when reading, of sqrt(s)")
+      ->capture_default_str();
+  cmd->callback([flags] { run_eval(*flags); });
+}
+
+}  // namespace phasegen::cli
