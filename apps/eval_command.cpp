@@ -2,20 +2,25 @@
 // truth-vs-truth floor: W1, KS and chi2 per observable, a classifier two-sample test (ROC AUC), and
 // the conservation metrics. A printed table and DIR/eval.json.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "judged_sets.hpp"
+#include "plots.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/evaluate.hpp"
 #include "phasegen/event_io.hpp"
 #include "phasegen/observables.hpp"
+#include "phasegen/phasespace.hpp"
+#include "phasegen/train.hpp"
 
 namespace phasegen::cli {
 
@@ -32,7 +37,24 @@ struct EvalFlags {
   std::int64_t classifier_events = 20000;
   std::int64_t classifier_steps = 1500;
   std::int64_t seed = 1;
+  bool no_plots = false;
+  std::string checkpoint;
+  std::string trajectory;
 };
+
+// Observables drawn by default: the labelled energies, the Rosenblatt variables and the nearest
+// singularity for N = 3; the extreme sorted energies, log10(tau/s), thrust and C otherwise.
+std::vector<std::string> default_plotted(std::int64_t particles) {
+  if (particles == 3) return {"E_1", "E_2", "E_3", "u1", "u2", "log10(tau/s)"};
+  return {"E_(1)", "E_(" + std::to_string(particles) + ")", "log10(tau/s)", "thrust", "C"};
+}
+
+std::string file_name(const std::string& observable) {
+  std::string out;
+  for (const char c : observable) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
 
 // ---- a small JSON writer: objects as ordered key lists ----
 
@@ -119,6 +141,66 @@ std::string row(const Distances& d) {
 
 std::string label_of(const std::string& path) { return std::filesystem::path(path).stem().string(); }
 
+// Every figure of the evaluation into DIR/plots; returns the image paths relative to DIR.
+std::vector<std::string> draw_plots(const EvalFlags& flags, const EventSet& truth, const std::vector<JudgedSet>& sets,
+                                    const std::vector<std::string>& labels, const std::optional<Checkpoint>& checkpoint,
+                                    const std::optional<Trajectory>& trajectory) {
+  Plotter plotter((std::filesystem::path(flags.out) / "plots").string());
+  const std::int64_t particles = truth.momenta.size(1);
+  const double sqrt_s = truth.sqrt_s;
+  std::vector<std::string> written;
+  auto keep = [&](const std::string& png) {
+    written.push_back(std::filesystem::relative(png, flags.out).string());
+  };
+  // Flat phase space as the no-model reference, as many events as the largest set (at most 100k).
+  std::int64_t flat_events = 0;
+  for (const auto& set : sets) flat_events = std::max(flat_events, set.events.momenta.size(0));
+  at::Generator gen = make_generator(static_cast<std::uint64_t>(flags.seed) + 1000);
+  const at::Tensor flat = sample_uniform_phase_space(std::min<std::int64_t>(flat_events, 100000), particles, sqrt_s, gen);
+  const std::vector<std::string> names = flags.observables.empty() ? default_plotted(particles) : flags.observables;
+  for (const auto& observable : choose_observables(particles, names)) {
+    const std::string unit = observable.unit.empty() ? "" : " [" + observable.unit + "]";
+    std::vector<Series> series = {{"truth", observable.compute(truth.momenta, sqrt_s)}};
+    for (std::size_t k = 0; k < sets.size(); ++k) series.push_back({labels[k], observable.compute(sets[k].events.momenta, sqrt_s)});
+    series.push_back({"flat phase space", observable.compute(flat, sqrt_s)});
+    const bool unit_interval = observable.name == "u1" || observable.name == "u2";
+    keep(plotter.histogram("hist_" + file_name(observable.name), observable.name + ": truth, models, flat phase space",
+                           observable.name + unit, series, 50, 0.0, unit_interval ? 1.0 : 0.0));
+  }
+  if (particles == 3) {
+    std::vector<Series> panels = {{"truth", dalitz_energies(truth.momenta)}};
+    for (std::size_t k = 0; k < sets.size(); ++k) panels.push_back({labels[k], dalitz_energies(sets[k].events.momenta)});
+    panels.push_back({"flat phase space", dalitz_energies(flat)});
+    keep(plotter.dalitz("dalitz", panels, sqrt_s));
+  }
+  if (checkpoint) {
+    auto points = [](const std::vector<std::pair<std::int64_t, double>>& curve) {
+      std::vector<std::pair<double, double>> out;
+      for (const auto& [step, loss] : curve) out.emplace_back(static_cast<double>(step), loss);
+      return out;
+    };
+    keep(plotter.curves("loss", "training of " + flags.checkpoint + " (" + checkpoint->info.model + ")", "step",
+                        "loss", {{"training", points(checkpoint->train_curve)}, {"validation", points(checkpoint->validation_curve)}}));
+  }
+  if (trajectory) {
+    // The reverse process: one observable at about five states from uniform phase space to the data.
+    const NamedObservable observable = choose_observables(particles, {particles == 3 ? "E_1" : "log10(tau/s)"}).front();
+    const std::int64_t states = trajectory->steps.size(0);
+    std::vector<Series> series = {{"truth", observable.compute(truth.momenta, sqrt_s)}};
+    std::vector<std::int64_t> picked;
+    for (int k = 0; k < 5; ++k) picked.push_back(states == 1 ? 0 : (states - 1) * k / 4);
+    picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+    for (const std::int64_t s : picked) {
+      series.push_back({"state at step " + std::to_string(trajectory->steps[s].item<std::int64_t>()),
+                        observable.compute(trajectory->events[s], sqrt_s)});
+    }
+    const std::string unit = observable.unit.empty() ? "" : " [" + observable.unit + "]";
+    keep(plotter.histogram("evolution", "sampling path of " + flags.trajectory + ": " + observable.name,
+                           observable.name + unit, series, 25));
+  }
+  return written;
+}
+
 void run_eval(const EvalFlags& flags) {
   configure_threads(Workload::kNetwork);
   PHASEGEN_CHECK(!flags.samples.empty(), "--samples: expected at least one sample file");
@@ -149,6 +231,14 @@ void run_eval(const EvalFlags& flags) {
     labels.push_back(flags.labels.empty() ? label_of(flags.samples[k]) : flags.labels[k]);
   }
 
+  std::optional<Checkpoint> checkpoint;
+  if (!flags.checkpoint.empty()) checkpoint = load_checkpoint(flags.checkpoint);
+  std::optional<Trajectory> trajectory;
+  if (!flags.trajectory.empty()) {
+    trajectory = read_trajectory(flags.trajectory, ropts);
+    PHASEGEN_CHECK(trajectory->events.size(2) == particles, "'", flags.trajectory, "' has events of N = ",
+                   trajectory->events.size(2), " particles, but the truth '", flags.truth, "' has N = ", particles);
+  }
   // Inputs first, then the output directory: bad input leaves nothing behind.
   std::error_code ec;
   std::filesystem::create_directories(flags.out, ec);
@@ -232,6 +322,16 @@ void run_eval(const EvalFlags& flags) {
                                 4);
   }
   json_samples += "\n  ]";
+
+  std::vector<std::string> plots;
+  if (!flags.no_plots) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "eval: plots\n");
+    plots = draw_plots(flags, truth, sets, labels, checkpoint, trajectory);
+  }
+  std::string json_plots = "[";
+  for (std::size_t k = 0; k < plots.size(); ++k) json_plots += (k ? ", " : "") + json_string(plots[k]);
+  json_plots += "]";
   const std::string json = json_object(
       {{"phasegen_eval", "1"},
        {"truth", json_object({{"path", json_string(flags.truth)},
@@ -249,7 +349,8 @@ void run_eval(const EvalFlags& flags) {
                                                        "of the truth against the second")}},
                                 2)},
        {"classifier_floor", json_classifier(classifier_floor, 2)},
-       {"samples", json_samples}},
+       {"samples", json_samples},
+       {"plots", json_plots}},
       0);
   write_text_file(json_path, json + "\n");
   std::printf("\nwritten %s\n", json_path.c_str());
@@ -276,6 +377,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--seed", flags->seed, "Seed of the classifier's draws and initialisation")->capture_default_str();
   cmd->add_option("--tolerance", flags->tolerance, "Largest accepted round-off violation when reading, of sqrt(s)")
       ->capture_default_str();
+  cmd->add_option("--checkpoint", flags->checkpoint, "Also plot this checkpoint's training and validation loss");
+  cmd->add_option("--trajectory", flags->trajectory,
+                  "Also plot the sampling path kept by `sample --trajectory-out` (an observable at five states)");
+  cmd->add_flag("--no-plots", flags->no_plots, "Skip the figures (DIR/plots/*.png and their gnuplot scripts)");
   cmd->callback([flags] { run_eval(*flags); });
 }
 

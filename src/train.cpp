@@ -386,6 +386,9 @@ Checkpoint load_checkpoint(const std::string& path) {
       }
       c.ema = true;
     }
+    at::Tensor curve;
+    if (archive.try_read("train_curve", curve)) c.train_curve = curve_from(curve);
+    if (archive.try_read("validation_curve", curve)) c.validation_curve = curve_from(curve);
   } catch (const Error& e) {
     throw Error(detail::concat("checkpoint '", path, "': ", e.what()));
   } catch (const std::exception& e) {

@@ -114,6 +114,8 @@ struct Checkpoint {
   bool ema = false;
   std::string version;
   std::string commit;
+  std::vector<std::pair<std::int64_t, double>> train_curve;       ///< (step, loss) at every validation
+  std::vector<std::pair<std::int64_t, double>> validation_curve;  ///< (step, validation loss)
 };
 Checkpoint load_checkpoint(const std::string& path);
 
