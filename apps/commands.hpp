@@ -11,6 +11,7 @@ void add_inspect_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -201,7 +202,23 @@ std::vector<std::string> draw_plots(const EvalFlags& flags, const EventSet& trut
   return written;
 }
 
+// What eval prints, kept to be written to DIR/eval.txt (the report shows it).
+std::string g_printed;
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void say(const char* format, ...) {
+  char buffer[4096];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  std::fputs(buffer, stdout);
+  g_printed += buffer;
+}
+
 void run_eval(const EvalFlags& flags) {
+  g_printed.clear();
   configure_threads(Workload::kNetwork);
   PHASEGEN_CHECK(!flags.samples.empty(), "--samples: expected at least one sample file");
   PHASEGEN_CHECK(flags.labels.empty() || flags.labels.size() == flags.samples.size(), "--label: expected one label per --samples (",
@@ -247,7 +264,7 @@ void run_eval(const EvalFlags& flags) {
   const std::string json_path = (std::filesystem::path(flags.out) / "eval.json").string();
   check_writable_location(json_path);
 
-  std::printf("phasegen eval: truth '%s' (%lld events), N = %lld, sqrt_s = %s GeV\n", flags.truth.c_str(),
+  say("phasegen eval: truth '%s' (%lld events), N = %lld, sqrt_s = %s GeV\n", flags.truth.c_str(),
               static_cast<long long>(n_truth), static_cast<long long>(particles), format_number(sqrt_s, 10).c_str());
   // The truth's values of every observable, computed once.
   std::vector<at::Tensor> truth_values;
@@ -271,10 +288,10 @@ void run_eval(const EvalFlags& flags) {
     PHASEGEN_CHECK(!interrupt_requested(), "interrupted");
     const at::Tensor& p = sets[k].events.momenta;
     const std::int64_t m = std::min(p.size(0), half);
-    std::printf("\nsamples '%s' (%s): %lld events%s\n", flags.samples[k].c_str(), labels[k].c_str(),
+    say("\nsamples '%s' (%s): %lld events%s\n", flags.samples[k].c_str(), labels[k].c_str(),
                 static_cast<long long>(p.size(0)),
                 sets[k].conserving ? "" : "; they violate energy-momentum conservation (read at the truth's sqrt_s)");
-    std::printf("%-14s %9s %7s %8s | floor: %9s %7s %8s\n", "observable", "W1", "KS D", "chi2/ndf", "W1", "KS D",
+    say("%-14s %9s %7s %8s | floor: %9s %7s %8s\n", "observable", "W1", "KS D", "chi2/ndf", "W1", "KS D",
                 "chi2/ndf");
     std::vector<std::pair<std::string, std::string>> json_observables;
     double ks_u1 = -1, ks_u2 = -1;
@@ -284,7 +301,7 @@ void run_eval(const EvalFlags& flags) {
       // The floor at this set's size: m truth events against the other n - m.
       const Distances f = distances(a.narrow(0, 0, n_truth - m), a.narrow(0, n_truth - m, m), flags.bins);
       const std::string name = observables[j].name + (observables[j].unit.empty() ? "" : " [" + observables[j].unit + "]");
-      std::printf("%-14s %s |        %s\n", name.c_str(), row(d).c_str(), row(f).c_str());
+      say("%-14s %s |        %s\n", name.c_str(), row(d).c_str(), row(f).c_str());
       json_observables.emplace_back(observables[j].name,
                                     json_object({{"unit", json_string(observables[j].unit)},
                                                  {"model", json_distances(d, 10)},
@@ -297,19 +314,19 @@ void run_eval(const EvalFlags& flags) {
     std::fprintf(stderr, "eval: classifier, truth vs %s\n", labels[k].c_str());
     const ClassifierResult classifier = classifier_test(truth_a, p, sqrt_s, copts);
     const Conservation c = conservation_of(p, sqrt_s);
-    std::printf("%-14s %9.4f +- %.4f          | floor: %9.4f +- %.4f (%lld events per side)\n", "classifier AUC",
+    say("%-14s %9.4f +- %.4f          | floor: %9.4f +- %.4f (%lld events per side)\n", "classifier AUC",
                 classifier.auc, classifier.auc_error, classifier_floor.auc, classifier_floor.auc_error,
                 static_cast<long long>(classifier.events_per_side));
-    std::printf("%-14s %9.3g | truth: %9.3g\n", "worst |dP|/rs", c.worst_momentum, truth_conservation.worst_momentum);
-    std::printf("%-14s %9.3g | truth: %9.3g\n", "worst |dm|/rs", c.worst_mass, truth_conservation.worst_mass);
+    say("%-14s %9.3g | truth: %9.3g\n", "worst |dP|/rs", c.worst_momentum, truth_conservation.worst_momentum);
+    say("%-14s %9.3g | truth: %9.3g\n", "worst |dm|/rs", c.worst_mass, truth_conservation.worst_mass);
     const char* t1[] = {"<|dE|>/E_med", "<|dpx|>/E_med", "<|dpy|>/E_med", "<|dpz|>/E_med"};
     for (int i = 0; i < 4; ++i) {
-      std::printf("%-14s %9.3g | truth: %9.3g\n", t1[i], c.table_one[i].item<double>(),
+      say("%-14s %9.3g | truth: %9.3g\n", t1[i], c.table_one[i].item<double>(),
                   truth_conservation.table_one[i].item<double>());
     }
-    std::printf("headline (%s): ", labels[k].c_str());
-    if (ks_u1 >= 0 && ks_u2 >= 0) std::printf("Rosenblatt KS %.4f (u1 %.4f, u2 %.4f), ", std::max(ks_u1, ks_u2), ks_u1, ks_u2);
-    std::printf("classifier AUC %.4f +- %.4f, worst conservation error %.3g\n", classifier.auc, classifier.auc_error,
+    say("headline (%s): ", labels[k].c_str());
+    if (ks_u1 >= 0 && ks_u2 >= 0) say("Rosenblatt KS %.4f (u1 %.4f, u2 %.4f), ", std::max(ks_u1, ks_u2), ks_u1, ks_u2);
+    say("classifier AUC %.4f +- %.4f, worst conservation error %.3g\n", classifier.auc, classifier.auc_error,
                 std::max(c.worst_momentum, c.worst_mass));
     json_samples += std::string(k ? "," : "") + "\n    " +
                     json_object({{"label", json_string(labels[k])},
@@ -353,7 +370,16 @@ void run_eval(const EvalFlags& flags) {
        {"plots", json_plots}},
       0);
   write_text_file(json_path, json + "\n");
-  std::printf("\nwritten %s\n", json_path.c_str());
+  write_text_file((std::filesystem::path(flags.out) / "eval.txt").string(), g_printed);
+  // The run card of the checkpoint, for the report.
+  if (checkpoint && !checkpoint->info.card.empty()) {
+    const std::filesystem::path cards = std::filesystem::path(flags.out) / "cards";
+    std::filesystem::create_directories(cards, ec);
+    write_text_file((cards / (std::filesystem::path(flags.checkpoint).stem().string() + ".toml")).string(),
+                    "# resolved run card of " + flags.checkpoint + " (step " + std::to_string(checkpoint->step) +
+                        ")\n" + checkpoint->info.card);
+  }
+  std::printf("\nwritten %s and eval.txt beside it\n", json_path.c_str());
   std::fflush(stdout);
 }
 

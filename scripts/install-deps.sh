@@ -9,6 +9,7 @@ packages=(
   libhepmc3-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox python3 python3-torch
+  chromium
 )
 
 missing=()

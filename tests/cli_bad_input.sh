@@ -92,6 +92,9 @@ expect_failure "--observables: unknown observable 'E_7' for N = 3" eval --truth 
 expect_failure "--label: expected one label per --samples (1), but got 2" eval --truth "$work/truth200.pt" --samples "$work/truth200.pt" --label a --label b --out "$out/ev"
 expect_failure "expected at least 80 truth events" eval --truth "$work/twenty.pt" --samples "$work/twenty.pt" --out "$out/ev"
 expect_failure "--samples is required" eval --truth "$work/truth200.pt" --out "$out/ev"
+expect_failure "report: '$out/none' is not a directory (run \`phasegen eval --out $out/none\` first)" report --out "$out/none"
+mkdir -p "$work/noeval"
+expect_failure "report: '$work/noeval/eval.txt' is missing" report --out "$work/noeval"
 
 # Training and sampling.
 "$PHASEGEN" data --target muon --events 300 --out "$work/muon.pt" >/dev/null
