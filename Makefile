@@ -25,7 +25,8 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # The main job: muon-decay data, the CPU-sized Langevin model of the paper trained on it,
-# 20k sampled events, and their distances to an independent truth set beside the truth floor.
+# 20k sampled events (and the path of 2000 of them), their evaluation against an independent truth
+# set beside the truth floor, and the HTML report.
 demo: build
 	@mkdir -p $(DEMO_DIR)
 	$(PHASEGEN) data --card cards/muon-langevin-cpu.toml
@@ -33,8 +34,12 @@ demo: build
 	$(PHASEGEN) sample --checkpoint $(DEMO_DIR)/muon-langevin.ckpt --events 20000 --seed 3 \
 	  --out $(DEMO_DIR)/muon-samples.pt --out $(DEMO_DIR)/muon-samples.hepmc3 \
 	  --trajectory-every 50 --trajectory-out $(DEMO_DIR)/muon-trajectory.pt --trajectory-events 2000
-	$(PHASEGEN) compare $(DEMO_DIR)/muon-test.pt $(DEMO_DIR)/muon-samples.pt --floor \
-	  --observables E_1,E_2,E_3,u1,u2,thrust,C
+	$(PHASEGEN) eval --truth $(DEMO_DIR)/muon-test.pt --samples $(DEMO_DIR)/muon-samples.pt --label "Langevin (paper)" \
+	  --checkpoint $(DEMO_DIR)/muon-langevin.ckpt --trajectory $(DEMO_DIR)/muon-trajectory.pt --out $(DEMO_DIR)/eval
+	$(PHASEGEN) report --out $(DEMO_DIR)/eval --title "phasegen demo: muon decay, the paper's Langevin model (CPU size)"
+	@echo
+	@echo "report: $(DEMO_DIR)/eval/report.html"
+	@grep '^headline' $(DEMO_DIR)/eval/eval.txt
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
