@@ -10,7 +10,7 @@ CMAKE_ARGS ?=
 DEMO_DIR = out/demo
 PHASEGEN = $(BUILD_DIR)/apps/phasegen
 
-.PHONY: all deps configure build demo test bench clean
+.PHONY: all deps configure build build-cli demo test bench clean
 
 all: build
 
@@ -24,10 +24,14 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The command-line tool alone (what the demo needs; tests and benchmarks are built by `make test`).
+build-cli: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target phasegen_cli
+
 # The main job: muon-decay data, the CPU-sized Langevin model of the paper trained on it,
 # 20k sampled events (and the path of 2000 of them), their evaluation against an independent truth
 # set beside the truth floor, and the HTML report.
-demo: build
+demo: build-cli
 	@mkdir -p $(DEMO_DIR)
 	$(PHASEGEN) data --card cards/muon-langevin-cpu.toml
 	$(PHASEGEN) train --card cards/muon-langevin-cpu.toml
