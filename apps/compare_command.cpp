@@ -83,9 +83,8 @@ void run_compare(const CompareFlags& flags) {
   // The paper's Table I: mean violation in units of each event's median particle energy.
   const at::Tensor t1_truth = table_one_violation(truth.momenta, sqrt_s);
   const at::Tensor t1_samples = table_one_violation(samples.momenta, sqrt_s);
-  const char* labels[] = {"<|dE|>/E_med", "<|dpx|>/E_med", "<|dpy|>/E_med", "<|dpz|>/E_med"};
   for (int k = 0; k < 4; ++k) {
-    std::printf("%-14s %10.3g %10.3g\n", labels[k], t1_truth[k].item<double>(), t1_samples[k].item<double>());
+    std::printf("%-14s %10.3g %10.3g\n", kTableOneLabels[k], t1_truth[k].item<double>(), t1_samples[k].item<double>());
   }
   std::fflush(stdout);
 }

@@ -319,9 +319,8 @@ void run_eval(const EvalFlags& flags) {
                 static_cast<long long>(classifier.events_per_side));
     say("%-14s %9.3g | truth: %9.3g\n", "worst |dP|/rs", c.worst_momentum, truth_conservation.worst_momentum);
     say("%-14s %9.3g | truth: %9.3g\n", "worst |dm|/rs", c.worst_mass, truth_conservation.worst_mass);
-    const char* t1[] = {"<|dE|>/E_med", "<|dpx|>/E_med", "<|dpy|>/E_med", "<|dpz|>/E_med"};
     for (int i = 0; i < 4; ++i) {
-      say("%-14s %9.3g | truth: %9.3g\n", t1[i], c.table_one[i].item<double>(),
+      say("%-14s %9.3g | truth: %9.3g\n", kTableOneLabels[i], c.table_one[i].item<double>(),
                   truth_conservation.table_one[i].item<double>());
     }
     say("headline (%s): ", labels[k].c_str());

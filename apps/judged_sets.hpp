@@ -19,6 +19,10 @@ struct JudgedSet {
 JudgedSet read_judged(const std::string& path, const EventSet& truth, const std::string& truth_path,
                       double tolerance);
 
+/// Row labels of the paper's Table I metric, in the order of table_one_violation.
+inline constexpr const char* kTableOneLabels[4] = {"<|dE|>/E_med", "<|dpx|>/E_med", "<|dpy|>/E_med",
+                                                   "<|dpz|>/E_med"};
+
 /// The standard observables for N particles, or only the named ones (an unknown name throws,
 /// listing the known ones).
 std::vector<NamedObservable> choose_observables(std::int64_t particles, const std::vector<std::string>& names);

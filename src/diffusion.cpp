@@ -197,7 +197,6 @@ at::Tensor LangevinDiffusion::score_at(QNetworkImpl& net, const at::Tensor& q, d
 
 at::Tensor LangevinDiffusion::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
                                      at::Generator& gen, std::int64_t every, const StateCallback& on_state) const {
-  at::NoGradGuard no_grad;
   at::Tensor q = sample_rambo_prior(batch, particles, gen, at::kFloat);
   return run([&](const at::Tensor& x, double t) { return score_at(net, x, t); }, q, gen, every, on_state);
 }
