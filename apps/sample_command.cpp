@@ -30,6 +30,7 @@ struct SampleFlags {
   std::int64_t trajectory_every = 0;
   std::string trajectory_out;
   std::int64_t trajectory_events = 10000;
+  std::string device = "auto";
 };
 
 std::vector<int> parse_ids(const std::string& text) {
@@ -55,7 +56,8 @@ void run_sample(const SampleFlags& f) {
   PHASEGEN_CHECK(f.trajectory_events >= 1, "--trajectory-events: expected >= 1, but got ", f.trajectory_events);
   if (trajectory) check_writable_location(f.trajectory_out);  // before sampling, not after it
 
-  Checkpoint checkpoint = load_checkpoint(f.checkpoint);
+  const at::Device device = device_from_name(f.device);
+  Checkpoint checkpoint = load_checkpoint(f.checkpoint, device);
   const std::string& kind = checkpoint.info.model;
   // Sampler flags replace the checkpoint's settings (completed with the defaults of keys added
   // since it was written); each applies to the families that have it.
@@ -94,7 +96,7 @@ void run_sample(const SampleFlags& f) {
                           {"card", checkpoint.info.card}};
   OutputSet outputs(f.outputs, wopts);
 
-  at::Generator gen = make_generator(static_cast<std::uint64_t>(f.seed));
+  at::Generator gen = make_generator(static_cast<std::uint64_t>(f.seed), device);
   std::vector<std::int64_t> steps;
   std::vector<at::Tensor> states;
   double worst_state = 0.0;
@@ -108,9 +110,10 @@ void run_sample(const SampleFlags& f) {
       worst_state = std::max({worst_state, conservation_violation(events, sqrt_s).max().item<double>(),
                               mass_violation(events, sqrt_s).max().item<double>()});
       steps.push_back(t);
-      states.push_back(events.narrow(0, 0, keep).clone());
+      states.push_back(events.narrow(0, 0, keep).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
     };
-    return model->sample_events(*checkpoint.net, n, particles, gen, record ? f.trajectory_every : 0, keep_state);
+    return model->sample_events(*checkpoint.net, n, particles, gen, record ? f.trajectory_every : 0, keep_state)
+        .to(at::kCPU);
   });
   if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(steps, at::kLong), at::stack(states, 0)});
   std::cout << "phasegen sample: " << f.events << " events from '" << f.checkpoint << "' (step " << checkpoint.step
@@ -119,6 +122,7 @@ void run_sample(const SampleFlags& f) {
             << "  network             " << checkpoint.net->description() << "\n"
             << "  sampling            " << format_number(seconds) << " s, " << format_number(f.events / seconds)
             << " events/s, " << model->sampler_description() << "\n"
+            << "  device              " << device << "\n"
             << "  total with output   " << format_number(seconds_since(start)) << " s\n";
   print_exactness(std::cout, outputs);
   if (!model->conserving()) {
@@ -154,6 +158,9 @@ void add_sample_command(CLI::App& app) {
                   "Also keep every k-th state of the sampling path (reverse diffusion or sampler steps), mapped to phase space");
   cmd->add_option("--trajectory-out", f->trajectory_out, "Where the states go: a .pt dict {steps, events}");
   cmd->add_option("--trajectory-events", f->trajectory_events, "Events kept per state")->capture_default_str();
+  cmd->add_option("--device", f->device,
+                  "auto (a CUDA GPU where LibTorch has CUDA and one is visible, else the CPU), cpu or cuda")
+      ->capture_default_str();
   cmd->callback([f] { run_sample(*f); });
 }
 

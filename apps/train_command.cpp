@@ -130,7 +130,8 @@ CardSection train_schema() {
                                {"validate_every", CardType::kInt},
                                {"checkpoint_every", CardType::kInt},
                                {"checkpoint", CardType::kString},
-                               {"seed", CardType::kInt}});
+                               {"seed", CardType::kInt},
+                               {"device", CardType::kString}});
 }
 
 void set_train_defaults(CardSection& t) {
@@ -147,13 +148,14 @@ void set_train_defaults(CardSection& t) {
   t.set("validate_every", o.validate_every);
   t.set("checkpoint_every", o.checkpoint_every);
   t.set("seed", static_cast<std::int64_t>(o.seed));
+  t.set("device", std::string("auto"));
 }
 
 struct TrainFlags {
   std::string card;
   bool dry_run = false;
   bool resume = false;
-  std::string data, checkpoint, network, schedule, divergence, kind;
+  std::string data, checkpoint, network, schedule, divergence, kind, device;
   std::int64_t steps = 0, epochs = 0, batch = 0, seed = 0, nfe = 0;
   double lr = 0;
   std::vector<std::pair<CLI::Option*, std::pair<std::string, std::string>>> given;  // option -> (table, key)
@@ -199,6 +201,7 @@ TrainOptions train_options(const CardSection& t) {
   o.checkpoint = t.get_string("checkpoint");
   PHASEGEN_CHECK(t.get_int("seed") >= 0, "seed: expected a seed >= 0, but got ", t.get_int("seed"));
   o.seed = static_cast<std::uint64_t>(t.get_int("seed"));
+  o.device = device_from_name(t.get_string("device"));
   o.validate();
   return o;
 }
@@ -328,7 +331,7 @@ void run_train(TrainFlags& flags) {
             << "  data                " << data_path << ": " << data.momenta.size(0) << " events, N = "
             << data.momenta.size(1) << ", sqrt_s = " << format_number(data.sqrt_s, 10) << " GeV\n"
             << "  steps               " << trainer.total_steps(n_train) << " (batch " << options.batch << ", lr "
-            << options.lr << ", " << at::get_num_threads() << " threads)"
+            << options.lr << ", " << at::get_num_threads() << " threads, " << options.device << ")"
             << (flags.resume ? ", resuming at step " + std::to_string(trainer.step()) : std::string()) << "\n"
             << std::flush;
   ProgressBar bar("train", trainer.total_steps(n_train), "steps");
@@ -378,6 +381,9 @@ void add_train_command(CLI::App& app) {
   add("--batch", flags->batch, "Minibatch size (default 1024)", "train", "batch");
   add("--lr", flags->lr, "Peak learning rate (default 1e-3)", "train", "lr");
   add("--seed", flags->seed, "Seed of every random stream of the run (default 1)", "train", "seed");
+  add("--device", flags->device,
+      "auto (a CUDA GPU where LibTorch has CUDA and one is visible, else the CPU), cpu or cuda (default auto)", "train",
+      "device");
   add("--network", flags->network, "mlp or transformer", "model", "network");
   add("--kind", flags->kind, std::string("Model family: ") + kKinds, "model", "kind");
   add("--schedule", flags->schedule, "langevin: paper (T = 500) or extended (T = 1137); vp: linear or paper", "model",

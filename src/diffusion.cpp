@@ -134,7 +134,7 @@ at::Tensor LangevinDiffusion::reference_score(const at::Tensor& q) const {
 
 at::Tensor LangevinDiffusion::sample_times(std::int64_t batch, at::Generator& gen) const {
   const std::int64_t steps = schedule_.steps();
-  at::Tensor t = at::arange(1, steps + 1, at::kDouble);
+  at::Tensor t = at::arange(1, steps + 1, at::TensorOptions().dtype(at::kDouble).device(gen.device()));
   at::Tensor probs = (1.0 - t / steps + 0.01).pow(2);
   return at::multinomial(probs, batch, /*replacement=*/true, gen) + 1;
 }

@@ -24,8 +24,8 @@ GaussianPrior GaussianPrior::fit(const at::Tensor& q) {
 
 at::Tensor GaussianPrior::sample(std::int64_t batch, at::Generator& gen) const {
   const std::int64_t d = mean.size(0);
-  at::Tensor z = at::randn({batch, d}, gen, at::TensorOptions().dtype(at::kDouble));
-  return (mean + at::matmul(z, cholesky.t())).view({batch, d / 3, 3}).to(at::kFloat);
+  at::Tensor z = at::randn({batch, d}, gen, at::TensorOptions().dtype(at::kDouble).device(gen.device()));
+  return (mean.to(z.device()) + at::matmul(z, cholesky.to(z.device()).t())).view({batch, d / 3, 3}).to(at::kFloat);
 }
 
 std::string GaussianPrior::to_text() const {
@@ -74,7 +74,9 @@ FlowMatching::FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, 
 
 at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const {
   if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, at::kFloat);
-  if (prior_ == FlowPrior::kNormal) return at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kFloat));
+  if (prior_ == FlowPrior::kNormal) {
+    return at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kFloat).device(gen.device()));
+  }
   PHASEGEN_CHECK(gaussian_->mean.size(0) == 3 * particles, "flow matching: the Gaussian prior has ",
                  gaussian_->mean.size(0) / 3, " particles, but N = ", particles, " was asked for");
   return gaussian_->sample(batch, gen);

@@ -61,7 +61,7 @@ at::Tensor transport_order(const at::Tensor& data, const at::Tensor& prior) {
     const std::vector<std::int64_t> column = min_cost_assignment(cost);
     for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(start + i)] = start + column[static_cast<std::size_t>(i)];
   }
-  return at::tensor(order, at::kLong);
+  return at::tensor(order, at::kLong).to(data.device());
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include "phasegen/train.hpp"
 
-#include <torch/nn/utils/clip_grad.h>
+#include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
@@ -46,7 +46,8 @@ at::Tensor curve_tensor(const std::vector<std::pair<std::int64_t, double>>& curv
   return t;
 }
 
-std::vector<std::pair<std::int64_t, double>> curve_from(const at::Tensor& t) {
+std::vector<std::pair<std::int64_t, double>> curve_from(const at::Tensor& stored) {
+  const at::Tensor t = stored.to(at::kCPU);
   std::vector<std::pair<std::int64_t, double>> curve;
   for (std::int64_t i = 0; i < t.size(0); ++i) {
     curve.emplace_back(static_cast<std::int64_t>(t[i][0].item<double>()), t[i][1].item<double>());
@@ -69,12 +70,13 @@ std::int64_t read_int(torch::serialize::InputArchive& archive, const std::string
 }
 
 // Opens a checkpoint archive, turning LibTorch's errors into one clear message.
-torch::serialize::InputArchive open_archive(const std::string& path) {
+// Its tensors come back on `device`.
+torch::serialize::InputArchive open_archive(const std::string& path, const at::Device& device = at::kCPU) {
   std::error_code ec;
   PHASEGEN_CHECK(std::filesystem::is_regular_file(path, ec), "cannot read checkpoint '", path, "': no such file");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, device);
   } catch (const std::exception& e) {
     std::string why = e.what();
     throw Error(detail::concat("'", path, "' is not a readable checkpoint (truncated or corrupt?): ",
@@ -104,6 +106,29 @@ void check_same(const std::string& what, const std::string& stored, const std::s
 }
 
 }  // namespace
+
+void clip_gradients(const std::vector<at::Tensor>& parameters, double max_norm) {
+  std::vector<at::Tensor> grads, norms;
+  for (const auto& p : parameters) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return;
+  for (const auto& g : grads) norms.push_back(g.norm(2.0));
+  const at::Tensor total = norms.size() == 1 ? norms[0] : at::stack(norms).norm(2.0);
+  const at::Tensor factor = at::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
+  for (auto& g : grads) g.mul_(factor);
+}
+
+at::Device device_from_name(const std::string& name) {
+  if (name == "cpu") return at::kCPU;
+  PHASEGEN_CHECK(name == "cuda" || name == "auto", "device: expected auto, cpu or cuda, but got '", name, "'");
+  const bool usable = torch::cuda::is_available();
+  if (name == "auto") return usable ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  PHASEGEN_CHECK(usable, "device = cuda: ",
+                 at::hasCUDA() ? "LibTorch has CUDA, but no GPU is visible (CUDA_VISIBLE_DEVICES? driver?)"
+                               : "this LibTorch was built without CUDA (build against a CUDA LibTorch, see README)");
+  return at::Device(at::kCUDA, 0);
+}
 
 void TrainOptions::validate() const {
   PHASEGEN_CHECK(batch >= 1, "batch: expected a batch size >= 1, but got ", batch);
@@ -183,6 +208,7 @@ NetworkOptions network_from_text(const std::string& text) {
 Trainer::Trainer(std::shared_ptr<QNetworkImpl> net, LossFunction loss, TrainOptions options, ModelInfo info)
     : net_(std::move(net)), loss_(std::move(loss)), options_(std::move(options)), info_(std::move(info)) {
   options_.validate();
+  net_->to(options_.device);
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       net_->parameters(), torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay));
   if (options_.ema > 0) {
@@ -235,7 +261,7 @@ void Trainer::save_checkpoint() const {
 
 void Trainer::resume() {
   const std::string& path = options_.checkpoint;
-  torch::serialize::InputArchive archive = open_archive(path);
+  torch::serialize::InputArchive archive = open_archive(path, options_.device);
   check_same("model", read_string(archive, "model", path), info_.model, path);
   check_same("network", read_string(archive, "network", path), info_.network, path);
   check_same("settings", read_string(archive, "settings", path), info_.settings, path);
@@ -267,10 +293,29 @@ void Trainer::resume() {
     throw Error(detail::concat("checkpoint '", path, "' does not fit this model: ", why.substr(0, why.find('\n'))));
   }
   step_ = read_int(archive, "step", path);
+  last_good_checkpoint_ = step_;
+}
+
+double Trainer::read_losses() {
+  if (unread_losses_.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const at::Tensor losses = at::stack(unread_losses_).to(at::kCPU, at::kDouble).contiguous();
+  const std::int64_t first = unread_from_;
+  unread_losses_.clear();
+  const double* value = losses.data_ptr<double>();
+  for (std::int64_t i = 0; i < losses.numel(); ++i) {
+    if (std::isfinite(value[i])) continue;
+    throw Error(detail::concat("step ", first + i, ": the training loss is ", value[i], "; stopped. ",
+                               last_good_checkpoint_ >= 0
+                                   ? detail::concat("The last good checkpoint, '", options_.checkpoint, "' (step ",
+                                                    last_good_checkpoint_, "), is kept")
+                                   : std::string("No checkpoint was written yet"),
+                               "; try a lower lr or clip"));
+  }
+  return value[losses.numel() - 1];
 }
 
 double Trainer::validation_loss(const at::Tensor& events) {
-  at::Generator gen = make_generator(stream_seed(options_.seed, kValidation, 0));
+  at::Generator gen = make_generator(stream_seed(options_.seed, kValidation, 0), options_.device);
   double sum = 0.0;
   std::int64_t batches = 0;
   for (std::int64_t start = 0; start < events.size(0) && batches < kValidationBatches; start += options_.batch) {
@@ -288,17 +333,18 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
   const std::int64_t n = events.size(0);
   std::int64_t n_validation = static_cast<std::int64_t>(options_.validation_fraction * static_cast<double>(n));
   if (options_.validation_fraction > 0 && n_validation == 0 && n >= 2) n_validation = 1;
+  const at::Device device = options_.device;
+  // Split and minibatch order come from CPU generators: the same on every device.
   at::Generator split_gen = make_generator(stream_seed(options_.seed, kSplit, 0));
-  at::Tensor order = at::randperm(n, split_gen, at::kLong);
-  at::Tensor validation = events.index_select(0, order.narrow(0, 0, n_validation));
-  at::Tensor train = events.index_select(0, order.narrow(0, n_validation, n - n_validation));
+  at::Tensor order = at::randperm(n, split_gen, at::kLong).to(device);
+  const at::Tensor all = events.to(device);
+  at::Tensor validation = all.index_select(0, order.narrow(0, 0, n_validation));
+  at::Tensor train = all.index_select(0, order.narrow(0, n_validation, n - n_validation));
   const std::int64_t n_train = train.size(0);
   PHASEGEN_CHECK(options_.batch <= n_train, "batch: expected a batch of at most the ", n_train,
                  " training events (after holding out ", n_validation, " for validation), but got ", options_.batch);
   const std::int64_t per_epoch = n_train / options_.batch;
   const std::int64_t total = total_steps(n_train);
-  // A resumed run starts from a good checkpoint; a fresh one has none until it writes one.
-  std::int64_t last_good_checkpoint = step_ > 0 ? step_ : -1;
   TrainResult& result = curves_;
   double last_validation = result.validation_curve.empty() ? std::numeric_limits<double>::quiet_NaN()
                                                            : result.validation_curve.back().second;
@@ -309,26 +355,28 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
     const std::int64_t epoch = step_ / per_epoch, position = step_ % per_epoch;
     if (epoch != permutation_epoch) {
       at::Generator epoch_gen = make_generator(stream_seed(options_.seed, kEpoch, static_cast<std::uint64_t>(epoch)));
-      permutation = at::randperm(n_train, epoch_gen, at::kLong);
+      permutation = at::randperm(n_train, epoch_gen, at::kLong).to(device);
       permutation_epoch = epoch;
     }
     at::Tensor batch = train.index_select(0, permutation.narrow(0, position * options_.batch, options_.batch));
-    at::Generator step_gen = make_generator(stream_seed(options_.seed, kStep, static_cast<std::uint64_t>(step_)));
+    at::Generator step_gen =
+        make_generator(stream_seed(options_.seed, kStep, static_cast<std::uint64_t>(step_)), device);
     const double lr = learning_rate(step_, total);
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer_->zero_grad();
     at::Tensor loss = loss_(*net_, batch, step_gen);
-    loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value)) {
-      throw Error(detail::concat("step ", step_ + 1, ": the training loss is ", loss_value, "; stopped. ",
-                                 last_good_checkpoint >= 0
-                                     ? detail::concat("The last good checkpoint, '", options_.checkpoint,
-                                                      "' (step ", last_good_checkpoint, "), is kept")
-                                     : std::string("No checkpoint was written yet"),
-                                 "; try a lower lr or clip"));
+    // Read (and checked) before this step's update: every step on the CPU, where it costs nothing;
+    // on a GPU, where a read waits for the device, every kLossReadEvery steps and before every
+    // validation and checkpoint, so that no checkpoint holds an update from a non-finite loss.
+    const std::int64_t next = step_ + 1;
+    if (unread_losses_.empty()) unread_from_ = next;
+    unread_losses_.push_back(loss.detach());
+    if (device.is_cpu() || next % kLossReadEvery == 0 || next % options_.validate_every == 0 ||
+        next % options_.checkpoint_every == 0 || next == total) {
+      loss_value = read_losses();
     }
     loss.backward();
-    if (options_.clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), options_.clip);
+    if (options_.clip > 0) clip_gradients(net_->parameters(), options_.clip);
     optimizer_->step();
     if (!ema_.empty()) {
       at::NoGradGuard no_grad;
@@ -345,8 +393,9 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
     if (on_step) on_step({step_, total, loss_value, lr, last_validation});
     const bool stop = should_stop && should_stop();
     if (step_ % options_.checkpoint_every == 0 || last || stop) {
+      if (!unread_losses_.empty()) loss_value = read_losses();
       save_checkpoint();
-      last_good_checkpoint = step_;
+      last_good_checkpoint_ = step_;
     }
     if (stop) {
       result.interrupted = true;
@@ -359,8 +408,8 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
   return result;
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
-  torch::serialize::InputArchive archive = open_archive(path);
+Checkpoint load_checkpoint(const std::string& path, const at::Device& device) {
+  torch::serialize::InputArchive archive = open_archive(path, device);
   Checkpoint c;
   c.info.model = read_string(archive, "model", path);
   c.info.network = read_string(archive, "network", path);
@@ -372,6 +421,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.step = read_int(archive, "step", path);
   try {
     c.net = make_network(network_from_text(c.info.network));
+    c.net->to(device);
     torch::serialize::InputArchive weights;
     archive.read("weights", weights);
     c.net->load(weights);

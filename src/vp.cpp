@@ -82,14 +82,14 @@ double VpSchedule::time_of_log_snr(double lambda) const {
 }
 
 std::pair<at::Tensor, at::Tensor> VpSchedule::sample_times(std::int64_t batch, at::Generator& gen) const {
-  const auto options = at::TensorOptions().dtype(at::kDouble);
+  const auto options = at::TensorOptions().dtype(at::kDouble).device(gen.device());
   if (log_alpha2_table_.empty()) {
     at::Tensor t = 1e-4 + (1.0 - 1e-4) * at::rand({batch}, gen, options);
     return {t, -(0.1 * t + 9.95 * t * t)};
   }
   const auto steps = discrete_steps();
-  at::Tensor k = at::randint(1, steps + 1, {batch}, gen, at::TensorOptions().dtype(at::kLong));
-  return {k.to(at::kDouble) / static_cast<double>(steps), log_alpha2_tensor_.index_select(0, k)};
+  at::Tensor k = at::randint(1, steps + 1, {batch}, gen, at::TensorOptions().dtype(at::kLong).device(gen.device()));
+  return {k.to(at::kDouble) / static_cast<double>(steps), log_alpha2_tensor_.to(gen.device()).index_select(0, k)};
 }
 
 std::string VpSchedule::description() const {
@@ -208,9 +208,9 @@ at::Tensor VpDiffusion::run(const EpsilonModel& eps, at::Tensor x, at::Generator
 at::Tensor VpDiffusion::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                                const StateCallback& on_state) const {
   at::NoGradGuard no_grad;
-  at::Tensor x = at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kDouble));
+  at::Tensor x = at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kDouble).device(gen.device()));
   auto eps = [&](const at::Tensor& state, double t) {
-    return net.forward_with(state.to(at::kFloat), at::full({state.size(0)}, t, at::TensorOptions().dtype(at::kFloat)),
+    return net.forward_with(state.to(at::kFloat), at::full({state.size(0)}, t, state.options().dtype(at::kFloat)),
                             features_)
         .to(at::kDouble);
   };

@@ -120,6 +120,12 @@ expect_failure "nfe: expected at least 4 evaluations for rk4, but got 3" train -
 expect_failure "--solver applies to flow models, but '$work/small.ckpt' holds a langevin model" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --solver rk4
 expect_failure "sampler: expected em or heun for a Langevin model, but got 'ddim'" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --sampler ddim
 expect_failure "nfe: expected 1 to 500 evaluations (the schedule's T), but got 501" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --nfe 501
+expect_failure "device: expected auto, cpu or cuda, but got 'gpu'" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --device gpu
+expect_failure "device: expected auto, cpu or cuda, but got 'tpu'" train --card "$work/small.toml" --data "$work/muon.pt" --checkpoint "$out/m.ckpt" --device tpu
+if ! nvidia-smi -L >/dev/null 2>&1; then  # where no GPU can be seen, asking for one is refused up front
+  expect_failure "device = cuda: " train --card "$work/small.toml" --data "$work/muon.pt" --checkpoint "$out/m.ckpt" --device cuda
+  expect_failure "device = cuda: " sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --device cuda
+fi
 printf '[model]\nkind = "gan"\n' >"$work/gan.toml"
 expect_failure "kind: unknown model 'gan': expected langevin, flow, vp, pflow or pddpm" train --card "$work/gan.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 printf '[model]\nkind = "vp"\nsampler = "euler"\n' >"$work/vpsampler.toml"

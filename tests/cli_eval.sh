@@ -6,6 +6,8 @@ set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# The figures need gnuplot (scripts/install-deps.sh installs it); without it the test says so and is skipped.
+command -v gnuplot >/dev/null || { echo "SKIP: gnuplot not found"; exit 77; }
 
 "$PHASEGEN" data --target muon --events 8000 --seed 1 --out "$work/truth.pt" >/dev/null
 "$PHASEGEN" data --target muon --events 3000 --seed 2 --out "$work/muon.pt" >/dev/null

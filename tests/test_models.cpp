@@ -1,5 +1,8 @@
 #include "phasegen/models.hpp"
 
+#include <torch/cuda.h>
+
+#include <cmath>
 #include <sstream>
 
 #include "phasegen/observables.hpp"
@@ -145,6 +148,35 @@ TEST(Models, EveryStateIsExactExceptForThePSpaceBaselines) {
       EXPECT_GT(best, 1e-6) << model->description();
       EXPECT_GT(table_one.min().item<double>(), 1e-3) << model->description();
     }
+  }
+}
+
+// On a GPU (skipped without one): one training loss per family and every sampled state exact.
+TEST(Models, OnAGpuEveryFamilyTrainsAndEveryStateIsExact) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
+  const at::Device cuda(at::kCUDA, 0);
+  at::Generator cpu_gen = make_generator(2);
+  const at::Tensor events = aps_events(1000, cpu_gen).to(cuda);
+  auto net = random_network(5);
+  auto net_with_event = random_network(5, 4);
+  net->to(cuda);
+  net_with_event->to(cuda);
+  at::Generator gen = make_generator(3, cuda);
+  for (const auto& model : all_models(events.cpu())) {
+    const auto* flow = dynamic_cast<const FlowModel*>(model.get());
+    const auto* vp = dynamic_cast<const VpModel*>(model.get());
+    const bool event = (flow && flow->features() == StateFeatures::kEvent) || (vp && vp->features() == StateFeatures::kEvent);
+    QNetworkImpl& used = event ? *net_with_event : *net;
+    const at::Tensor loss = model->loss_function()(used, events.narrow(0, 0, 256), gen);
+    EXPECT_TRUE(loss.is_cuda()) << model->description();
+    EXPECT_TRUE(std::isfinite(loss.item<double>())) << model->description();
+    double worst = 0;
+    const at::Tensor out = model->sample_events(used, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
+      EXPECT_TRUE(p.is_cuda());
+      worst = std::max(worst, conservation_violation(p, 91.2).max().item<double>());
+    });
+    EXPECT_TRUE(out.is_cuda()) << model->description();
+    if (model->conserving()) EXPECT_LE(worst, 1e-12) << model->description();
   }
 }
 

@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <torch/cuda.h>
+#include <torch/nn/utils/clip_grad.h>
+
 #include <filesystem>
 #include <fstream>
 
 #include "phasegen/models.hpp"
+#include "phasegen/observables.hpp"
 #include "phasegen/targets.hpp"
 #include "test_util.hpp"
 
@@ -52,6 +56,15 @@ class TrainTest : public ::testing::Test {
     i.card = "[train]\n";
     i.data = "particles = 3\npdg_ids = 11 14 -12\n";
     return i;
+  }
+
+  // The model's loss, made NaN at its `bad`-th call.
+  LossFunction poisoned(int bad) const {
+    return [base = model_.loss_function(), calls = std::make_shared<int>(0), bad](
+               QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
+      at::Tensor loss = base(net, events, gen);
+      return ++*calls == bad ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
+    };
   }
 
   // Trains and returns the loss of every step.
@@ -105,15 +118,9 @@ TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedOne) {
 }
 
 TEST_F(TrainTest, NanLossStopsWithTheStepAndKeepsTheLastGoodCheckpoint) {
-  int calls = 0;
-  LossFunction base = model_.loss_function();
-  LossFunction poisoned = [&](QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
-    at::Tensor loss = base(net, events, gen);
-    return ++calls == 9 ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
-  };
   TrainOptions o = options("nan.ckpt", 20);
   o.validate_every = 100;
-  Trainer trainer(make_network(small()), poisoned, o, info());
+  Trainer trainer(make_network(small()), poisoned(9), o, info());
   EXPECT_ERROR_CONTAINS(trainer.run(events_), "step 9: the training loss is nan; stopped. The last good checkpoint");
   EXPECT_EQ(load_checkpoint(o.checkpoint).step, 7);
 }
@@ -141,6 +148,62 @@ TEST_F(TrainTest, ForeignTruncatedAndMissingCheckpointsAreRefused) {
   big.batch = 4000;
   Trainer too_big(make_network(small()), model_.loss_function(), big, info());
   EXPECT_ERROR_CONTAINS(too_big.run(events_), "batch: expected a batch of at most the 2850 training events");
+}
+
+TEST(Device, NamesResolveAndAMissingGpuIsNamed) {
+  EXPECT_TRUE(device_from_name("cpu").is_cpu());
+  EXPECT_EQ(device_from_name("auto").is_cuda(), torch::cuda::is_available());
+  if (!torch::cuda::is_available()) EXPECT_ERROR_CONTAINS(device_from_name("cuda"), "device = cuda: ");
+  EXPECT_ERROR_CONTAINS(device_from_name("gpu"), "device: expected auto, cpu or cuda, but got 'gpu'");
+}
+
+// The clip that does not wait for the device gives LibTorch's numbers, above and below the limit.
+TEST(Device, GradientClipEqualsLibTorchs) {
+  at::Generator gen = make_generator(8);
+  for (double max_norm : {0.5, 1e3}) {
+    std::vector<at::Tensor> mine, theirs;
+    for (std::int64_t size : {7, 30, 1}) {
+      at::Tensor p = at::randn({size}, gen, at::kFloat).requires_grad_(true);
+      p.mutable_grad() = at::randn({size}, gen, at::kFloat);
+      at::Tensor q = p.detach().clone().requires_grad_(true);
+      q.mutable_grad() = p.grad().clone();
+      mine.push_back(p);
+      theirs.push_back(q);
+    }
+    clip_gradients(mine, max_norm);
+    torch::nn::utils::clip_grad_norm_(theirs, max_norm);
+    for (std::size_t i = 0; i < mine.size(); ++i) EXPECT_TRUE(at::equal(mine[i].grad(), theirs[i].grad())) << max_norm;
+  }
+}
+
+// On a GPU (skipped without one): training reads its loss back only now and then, still stops at
+// the first non-finite step, and its checkpoint resumes there and samples on the CPU.
+TEST_F(TrainTest, OnAGpuARunResumesAndItsCheckpointOpensOnTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
+  TrainOptions o = options("gpu.ckpt", 60);
+  o.device = at::Device(at::kCUDA, 0);
+  o.checkpoint_every = 40;
+  Trainer trainer(make_network(small()), model_.loss_function(), o, info());
+  const std::vector<double> losses = train(trainer, events_);
+  ASSERT_EQ(losses.size(), 60u);
+  EXPECT_LT(losses.back(), losses.front());
+  Checkpoint c = load_checkpoint(o.checkpoint);
+  EXPECT_EQ(c.step, 60);
+  EXPECT_TRUE(c.net->parameters().front().device().is_cpu());
+  at::Generator gen = make_generator(2);
+  const at::Tensor p = model_.sample_events(*c.net, 64, 3, gen);
+  EXPECT_LE(conservation_violation(p, 1.0).max().item<double>(), 1e-12);
+  o.steps = 80;
+  Trainer resumed(make_network(small()), model_.loss_function(), o, info());
+  resumed.resume();
+  EXPECT_EQ(train(resumed, events_).size(), 20u);
+
+  TrainOptions n = options("gpu-nan.ckpt", 20);
+  n.device = o.device;
+  n.validate_every = 100;
+  Trainer failing(make_network(small()), poisoned(9), n, info());
+  EXPECT_ERROR_CONTAINS(failing.run(events_), "step 9: the training loss is nan; stopped. The last good checkpoint");
+  EXPECT_EQ(load_checkpoint(n.checkpoint).step, 7);
 }
 
 }  // namespace

@@ -38,9 +38,23 @@ struct TrainOptions {
   std::int64_t checkpoint_every = 1000;
   std::string checkpoint;              ///< path of the checkpoint file
   std::uint64_t seed = 1;
+  /// Where the network, the data and every random stream live. On a CUDA device the loss is read
+  /// back every kLossReadEvery steps (and before every validation and checkpoint), not every step.
+  at::Device device = at::kCPU;
 
   void validate() const;
 };
+
+inline constexpr std::int64_t kLossReadEvery = 25;
+
+/// Scales the gradients of `parameters` to a total 2-norm of at most max_norm, with the operations
+/// of torch::nn::utils::clip_grad_norm_ (so the same numbers), but without reading the norm back to
+/// the host, which would wait for a GPU every step.
+void clip_gradients(const std::vector<at::Tensor>& parameters, double max_norm);
+
+/// "cpu", "cuda" (the first GPU; an error naming the cause where none can be used) or "auto"
+/// (cuda where LibTorch has CUDA and a GPU is visible, else cpu).
+at::Device device_from_name(const std::string& name);
 
 /// What a checkpoint says about the model besides its weights; checked on resume and sampling.
 struct ModelInfo {
@@ -93,6 +107,8 @@ class Trainer {
   void save_checkpoint() const;
   double learning_rate(std::int64_t step, std::int64_t total) const;
   double validation_loss(const at::Tensor& events);
+  /// Reads the losses of the steps since the last read; throws for a non-finite one, naming its step.
+  double read_losses();
 
   std::shared_ptr<QNetworkImpl> net_;
   LossFunction loss_;
@@ -102,6 +118,9 @@ class Trainer {
   std::vector<at::Tensor> ema_;
   std::int64_t step_ = 0;
   TrainResult curves_;
+  std::vector<at::Tensor> unread_losses_;  ///< losses of steps unread_from_, unread_from_ + 1, ..., on the device
+  std::int64_t unread_from_ = 0;
+  std::int64_t last_good_checkpoint_ = -1;
 };
 
 /// A trained model read back from a checkpoint: its information, network (EMA weights when the
@@ -117,7 +136,8 @@ struct Checkpoint {
   std::vector<std::pair<std::int64_t, double>> train_curve;       ///< (step, loss) at every validation
   std::vector<std::pair<std::int64_t, double>> validation_curve;  ///< (step, validation loss)
 };
-Checkpoint load_checkpoint(const std::string& path);
+/// The network comes back on `device`.
+Checkpoint load_checkpoint(const std::string& path, const at::Device& device = at::kCPU);
 
 /// "key = value" lines, and back (values on one line).
 std::string to_key_values(const std::vector<std::pair<std::string, std::string>>& entries);
