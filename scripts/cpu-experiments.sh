@@ -5,6 +5,7 @@
 # headline figures, each beside its truth-vs-truth floor (docs/RESULTS.md holds a measured one).
 #
 # usage: scripts/cpu-experiments.sh [NAME...]      (default: every experiment below)
+#        scripts/cpu-experiments.sh --table NAME...  (the table again from a finished run's logs)
 #   NAME: muon-langevin qqg-msq1e-2 qqg-msq1e-3 qqg-msq1e-4 aps-xi20 aps-xi30 aps-xi40 aps-xi30-pflow aps-xi30-pddpm
 #   Environment: PHASEGEN (default build/apps/phasegen), JOBS (2: experiments run side by side, one
 #   thread each), WORK (runs/cpu-experiments), EVENTS (20000 sampled events; 10000 for the p-space
@@ -50,6 +51,41 @@ if [[ ${1:-} == --one ]]; then
   exit
 fi
 
+# The table: per experiment, the KS distance of log10(tau/s), the worst KS distance over the observables (and its floor), the classifier
+# AUC (and its floor), the Table I energy metric and the worst conservation error, training and sampling rates.
+print_table() {
+  python3 - "$work" "$@" <<'EOF'
+import json, re, sys
+work, names = sys.argv[1], sys.argv[2:]
+print("| experiment | model | training | sampling | KS D log10(tau/s) (floor) | worst KS D (observable) | its floor | AUC | AUC floor | <dE>/E_med | worst dP/sqrt_s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for name in names:
+    e = json.load(open(f"{work}/{name}-eval/eval.json"))
+    s = e["samples"][0]
+    obs, worst = max(s["observables"].items(), key=lambda kv: kv[1]["model"]["ks"])
+    tau = s["observables"]["log10(tau/s)"]
+    train = open(f"{work}/{name}.train.log").read()
+    sample = open(f"{work}/{name}.sample.log").read()
+    steps, secs = re.search(r"finished at step (\d+) in ([\d.e+]+) s", train).groups()
+    line = re.search(r"^  model +(.*)$", sample, re.M).group(1)
+    space = re.search(r"q-space|z-space|p-space", line)
+    model = re.split(r"[,:]", line)[0] + (f" ({space.group(0)})" if space and space.group(0) not in line.split(",")[0] else "")
+    rate, sampler = re.search(r"^  sampling .*?, ([\d.e+]+) events/s, (.*)$", sample, re.M).groups()
+    c = s["conservation"]
+    print(f"| {name} | {model} | {steps} steps, {float(secs):.0f} s | {sampler}, {rate} ev/s, {s['events']} events "
+          f"| {tau['model']['ks']:.4f} ({tau['floor']['ks']:.4f}) | {worst['model']['ks']:.4f} ({obs}) | {worst['floor']['ks']:.4f} "
+          f"| {s['classifier']['auc']:.4f} +- {s['classifier']['auc_error']:.4f} "
+          f"| {e['classifier_floor']['auc']:.4f} +- {e['classifier_floor']['auc_error']:.4f} "
+          f"| {c['table_one_E']:.3g} | {c['worst_momentum_over_sqrt_s']:.3g} |")
+EOF
+}
+
+if [[ ${1:-} == --table ]]; then  # the table again, from the logs of a finished run
+  shift
+  print_table "$@"
+  exit
+fi
+
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=("${all[@]}")
 for name in "${names[@]}"; do
@@ -65,28 +101,4 @@ for name in "${names[@]}"; do
   fi
 done
 printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} "$0" --one {}
-
-# The table: per experiment, the KS distance of log10(tau/s), the worst KS distance over the observables (and its floor), the classifier
-# AUC (and its floor), the Table I energy metric and the worst conservation error, training and sampling rates.
-python3 - "$work" "${names[@]}" <<'EOF'
-import json, re, sys
-work, names = sys.argv[1], sys.argv[2:]
-print("| experiment | model | training | sampling | KS D log10(tau/s) (floor) | worst KS D (observable) | its floor | AUC | AUC floor | <dE>/E_med | worst dP/sqrt_s |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
-for name in names:
-    e = json.load(open(f"{work}/{name}-eval/eval.json"))
-    s = e["samples"][0]
-    obs, worst = max(s["observables"].items(), key=lambda kv: kv[1]["model"]["ks"])
-    tau = s["observables"]["log10(tau/s)"]
-    train = open(f"{work}/{name}.train.log").read()
-    sample = open(f"{work}/{name}.sample.log").read()
-    steps, secs = re.search(r"finished at step (\d+) in ([\d.]+) s", train).groups()
-    model = re.search(r"^  model +(.*?),", sample, re.M).group(1)
-    rate, sampler = re.search(r"^  sampling .*?, ([\d.]+) events/s, (.*)$", sample, re.M).groups()
-    c = s["conservation"]
-    print(f"| {name} | {model} | {steps} steps, {float(secs):.0f} s | {sampler}, {rate} ev/s, {s['events']} events "
-          f"| {tau['model']['ks']:.4f} ({tau['floor']['ks']:.4f}) | {worst['model']['ks']:.4f} ({obs}) | {worst['floor']['ks']:.4f} "
-          f"| {s['classifier']['auc']:.4f} +- {s['classifier']['auc_error']:.4f} "
-          f"| {e['classifier_floor']['auc']:.4f} +- {e['classifier_floor']['auc_error']:.4f} "
-          f"| {c['table_one_E']:.3g} | {c['worst_momentum_over_sqrt_s']:.3g} |")
-EOF
+print_table "${names[@]}"

@@ -170,6 +170,23 @@ at::Tensor LangevinDiffusion::score(QNetworkImpl& net, const at::Tensor& q, cons
   return out;
 }
 
+std::pair<at::Tensor, at::Tensor> LangevinDiffusion::score_and_divergence(QNetworkImpl& net, const at::Tensor& q,
+                                                                           const at::Tensor& t,
+                                                                           at::Generator& gen) const {
+  auto* mlp = dynamic_cast<MlpNetworkImpl*>(&net);
+  if (options_.divergence == "exact" && mlp != nullptr && mlp->options().extra_inputs_ == 0) {
+    auto [out, div] = mlp->forward_and_divergence(q, t.to(q.scalar_type()) / static_cast<double>(schedule_.steps()));
+    if (options_.parametrisation == "score_over_sigma") {
+      const at::Tensor sigma = sigma2s_.to(q.device()).index_select(0, t).sqrt();
+      return {out / sigma.view({-1, 1, 1}), div / sigma};
+    }
+    return {out, div};
+  }
+  at::Tensor x = q.detach().requires_grad_(true);
+  at::Tensor s = score(net, x, t);
+  return {s, options_.divergence == "exact" ? exact_divergence(s, x) : hutchinson_divergence(s, x, gen)};
+}
+
 at::Tensor LangevinDiffusion::loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const {
   at::Tensor t = sample_times(q0.size(0), gen).to(q0.device());
   at::Tensor qt;
@@ -177,9 +194,7 @@ at::Tensor LangevinDiffusion::loss(QNetworkImpl& net, const at::Tensor& q0, at::
     at::NoGradGuard no_grad;
     qt = forward_to(q0, t, gen);
   }
-  qt.requires_grad_(true);
-  at::Tensor s = score(net, qt, t);
-  at::Tensor div = options_.divergence == "exact" ? exact_divergence(s, qt) : hutchinson_divergence(s, qt, gen);
+  auto [s, div] = score_and_divergence(net, qt, t, gen);
   at::Tensor objective = 0.5 * s.pow(2).flatten(1).sum(1) + div;
   at::Tensor tf = t.to(q0.scalar_type());
   at::Tensor w = options_.weighting == "paper" ? 1.0 - tf / static_cast<double>(schedule_.steps()) + 0.01

@@ -112,6 +112,28 @@ at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
   return linears_.back()->forward(x).view({q.size(0), q.size(1), 3});
 }
 
+std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const at::Tensor& q, const at::Tensor& t) {
+  check_input(q, t, options_);
+  PHASEGEN_CHECK(options_.extra_inputs_ == 0, "forward_and_divergence: expected a network without extra inputs");
+  const std::int64_t d = 3 * options_.particles_;
+  at::Tensor x = at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
+  // tangent[b, i, :] = d x / d q_i of the current layer's activations; at the first layer's
+  // pre-activation it is column i of its weight for every example.
+  at::Tensor tangent;
+  for (std::size_t l = 0; l + 1 < linears_.size(); ++l) {
+    const at::Tensor& w = linears_[l]->weight;
+    const at::Tensor z = linears_[l]->forward(x);
+    const at::Tensor dz = l == 0 ? w.narrow(1, 0, d).t().unsqueeze(0) : at::matmul(tangent, w.t());
+    const at::Tensor sig = at::sigmoid(z);
+    x = z * sig;
+    // silu'(z) = sigmoid(z) (1 + z (1 - sigmoid(z)))
+    tangent = dz * (sig * (1.0 + z * (1.0 - sig))).unsqueeze(1);
+  }
+  const at::Tensor& w_out = linears_.back()->weight;  // [d, hidden]: row i is output i's
+  const at::Tensor out = linears_.back()->forward(x).view({q.size(0), q.size(1), 3});
+  return {out, (tangent * w_out.unsqueeze(0)).sum({1, 2})};
+}
+
 TransformerNetworkImpl::TransformerNetworkImpl(const NetworkOptions& options) : options_(options) {
   options_.validate();
   const std::int64_t d = options_.model_dim_;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "phasegen/nn.hpp"
@@ -93,6 +94,12 @@ class LangevinDiffusion {
 
   /// The model's score at q for steps t [batch] (int64), through the parametrisation.
   at::Tensor score(QNetworkImpl& net, const at::Tensor& q, const at::Tensor& t) const;
+
+  /// The score at q for steps t and its divergence in q [batch], by the options' estimate: exact
+  /// (for the MLP in one batched pass, MlpNetworkImpl::forward_and_divergence; otherwise 3N backward
+  /// passes) or Hutchinson's with Rademacher probes drawn from `gen`.
+  std::pair<at::Tensor, at::Tensor> score_and_divergence(QNetworkImpl& net, const at::Tensor& q, const at::Tensor& t,
+                                                         at::Generator& gen) const;
 
   /// Implicit score matching: mean over the batch of w(t) (|s|^2 / 2 + div_Q s) at Q_t.
   at::Tensor loss(QNetworkImpl& net, const at::Tensor& q0, at::Generator& gen) const;

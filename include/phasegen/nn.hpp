@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <functional>
+#include <utility>
 #include <vector>
 
 namespace phasegen {
@@ -78,8 +79,14 @@ class MlpNetworkImpl : public QNetworkImpl {
   at::Tensor forward(const at::Tensor& q, const at::Tensor& t) override;
   std::string description() const override { return options_.description(); }
   void reset_parameters(at::Generator& gen) override;
-  /// Hidden linear layers then the output layer, in order (for a batched exact divergence).
+  /// Hidden linear layers then the output layer, in order.
   const std::vector<torch::nn::Linear>& linears() const { return linears_; }
+  const NetworkOptions& options() const { return options_; }
+  /// forward(q, t) and its exact divergence sum_i d out_i / d q_i over the 3N coordinates [batch],
+  /// in one pass: the Jacobian columns of the 3N inputs are carried through the layers beside the
+  /// activations (forward mode, a matrix product of 3N times the batch per layer), instead of 3N
+  /// backward passes. Differentiable in the weights (for training with it). No extra inputs.
+  std::pair<at::Tensor, at::Tensor> forward_and_divergence(const at::Tensor& q, const at::Tensor& t);
 
  private:
   NetworkOptions options_;
