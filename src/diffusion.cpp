@@ -205,7 +205,7 @@ at::Tensor LangevinDiffusion::loss(QNetworkImpl& net, const at::Tensor& q0, at::
 at::Tensor LangevinDiffusion::score_at(QNetworkImpl& net, const at::Tensor& q, double t) const {
   const double steps = static_cast<double>(schedule_.steps());
   // t / T in the state's precision, as score() computes it for integer steps.
-  at::Tensor out = net.forward(q, at::full({q.size(0)}, t, q.options()) / steps);
+  at::Tensor out = net.forward(q, (at::full({1}, t, q.options()) / steps).expand({q.size(0)}));
   if (options_.parametrisation == "score_over_sigma") out = out / std::sqrt(2.0 * tau(t));
   return out;
 }

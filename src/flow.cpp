@@ -106,7 +106,7 @@ at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int6
   at::Tensor x = sample_prior(batch, particles, gen);
   if (on_state) on_state(1.0, x);
   auto field = [&](const at::Tensor& state, double t) {
-    return net.forward_with(state, at::full({state.size(0)}, t, state.options()), features_);
+    return net.forward_with(state, at::full({1}, t, state.options()).expand({state.size(0)}), features_);
   };
   OdeCallback on_step;
   if (on_state) on_step = [&](std::int64_t, double t, const at::Tensor& state) { on_state(t, state); };

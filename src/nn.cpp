@@ -51,6 +51,10 @@ std::string NetworkOptions::description() const {
 }
 
 at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
+  // One time for the whole batch (a sampler's step, passed as an expanded tensor): one row, expanded.
+  if (t.dim() == 1 && t.size(0) > 1 && t.stride(0) == 0) {
+    return sinusoidal_embedding(t.narrow(0, 0, 1), dim).expand({t.size(0), dim});
+  }
   const std::int64_t half = dim / 2;
   at::Tensor k = at::arange(half, t.options());
   at::Tensor freqs = at::exp(k * (-std::log(10000.0) / half));
@@ -108,7 +112,12 @@ void MlpNetworkImpl::reset_parameters(at::Generator& gen) {
 at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
   check_input(q, t, options_);
   at::Tensor x = at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
-  for (std::size_t i = 0; i + 1 < linears_.size(); ++i) x = F::silu(linears_[i]->forward(x));
+  // Sampling needs no graph: the activations then overwrite the products in place.
+  const bool graph = at::GradMode::is_enabled();
+  for (std::size_t i = 0; i + 1 < linears_.size(); ++i) {
+    x = linears_[i]->forward(x);
+    x = graph ? F::silu(x) : at::silu_(x);
+  }
   return linears_.back()->forward(x).view({q.size(0), q.size(1), 3});
 }
 
@@ -118,12 +127,16 @@ std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const a
   const std::int64_t d = 3 * options_.particles_;
   at::Tensor x = at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
   // tangent[b, i, :] = d x / d q_i of the current layer's activations; at the first layer's
-  // pre-activation it is column i of its weight for every example.
+  // pre-activation it is column i of its weight for every example. The products with the weights
+  // take the tangents of the whole batch as one matrix [batch * 3N, width] (as a 3-d product, the
+  // weight gradient of LibTorch's backward is a batched product over the examples, 2x slower).
+  const std::int64_t batch = q.size(0);
   at::Tensor tangent;
   for (std::size_t l = 0; l + 1 < linears_.size(); ++l) {
     const at::Tensor& w = linears_[l]->weight;
     const at::Tensor z = linears_[l]->forward(x);
-    const at::Tensor dz = l == 0 ? w.narrow(1, 0, d).t().unsqueeze(0) : at::matmul(tangent, w.t());
+    const at::Tensor dz = l == 0 ? w.narrow(1, 0, d).t().unsqueeze(0)
+                                 : at::linear(tangent.reshape({batch * d, -1}), w).view({batch, d, -1});
     const at::Tensor sig = at::sigmoid(z);
     x = z * sig;
     // silu'(z) = sigmoid(z) (1 + z (1 - sigmoid(z)))
@@ -183,7 +196,8 @@ at::Tensor TransformerNetworkImpl::forward(const at::Tensor& q, const at::Tensor
     at::Tensor attention = at::softmax(at::matmul(qkv[0], qkv[1].transpose(-2, -1)) * scale, -1);
     at::Tensor mixed = at::matmul(attention, qkv[2]).transpose(1, 2).reshape({batch, n, d});
     x = x + b.proj->forward(mixed);
-    x = x + b.down->forward(F::silu(b.up->forward(b.norm2->forward(x))));
+    at::Tensor up = b.up->forward(b.norm2->forward(x));
+    x = x + b.down->forward(at::GradMode::is_enabled() ? F::silu(up) : at::silu_(up));
   }
   return head_->forward(final_norm_->forward(x));
 }

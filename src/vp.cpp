@@ -210,7 +210,7 @@ at::Tensor VpDiffusion::sample(QNetworkImpl& net, std::int64_t batch, std::int64
   at::NoGradGuard no_grad;
   at::Tensor x = at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kDouble).device(gen.device()));
   auto eps = [&](const at::Tensor& state, double t) {
-    return net.forward_with(state.to(at::kFloat), at::full({state.size(0)}, t, state.options().dtype(at::kFloat)),
+    return net.forward_with(state.to(at::kFloat), at::full({1}, t, state.options().dtype(at::kFloat)).expand({state.size(0)}),
                             features_)
         .to(at::kDouble);
   };

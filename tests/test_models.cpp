@@ -176,7 +176,9 @@ TEST(Models, OnAGpuEveryFamilyTrainsAndEveryStateIsExact) {
       worst = std::max(worst, conservation_violation(p, 91.2).max().item<double>());
     });
     EXPECT_TRUE(out.is_cuda()) << model->description();
-    if (model->conserving()) EXPECT_LE(worst, 1e-12) << model->description();
+    if (model->conserving()) {
+      EXPECT_LE(worst, 1e-12) << model->description();
+    }
   }
 }
 

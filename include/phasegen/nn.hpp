@@ -56,7 +56,8 @@ struct NetworkOptions {
 using InputFeatures = std::function<at::Tensor(const at::Tensor& x)>;
 
 /// Sinusoidal embedding of t in [0, 1]: [sin(1000 t w_k), cos(1000 t w_k)], w_k = 10000^(-k/(d/2)).
-/// t [batch] -> [batch, dim].
+/// t [batch] -> [batch, dim]. One time for all (t expanded from one element, as samplers pass it)
+/// is embedded once.
 at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim);
 
 /// Common interface of the q-space networks.
