@@ -5,6 +5,8 @@ pass per coordinate). bench/side-by-side.sh runs both; alone:
 
     python3 bench/reference.py train-exact [--repeats 20] [--threads 1] [--events 100000]
 
+--threads 0 leaves PyTorch's default (one thread per CPU, which a user running the paper's code gets).
+
 Work: train-exact, train-transformer, train-vp, sample-langevin, sample-flow (see side_by_side.cpp).
 Prints one line "WORK RATE UNIT".
 """
@@ -229,7 +231,8 @@ def main():
     parser.add_argument("--events", type=int, default=100000)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:  # 0: PyTorch's default (one thread per CPU), as the paper's code runs
+        torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     repeats = args.repeats
     unit = "steps/s"

@@ -2,7 +2,7 @@
 // bench/reference.py, which does the same work in Python with PyTorch): one kind of work, timed
 // after a warm-up, printed as one line "WORK RATE UNIT".
 //
-//   build/bench/bench_side_by_side train-exact [--repeats 20] [--threads 1]
+//   build/bench/bench_side_by_side train-exact [--repeats 20] [--threads 1] [--batch 1024] [--particles N]
 //
 // Work (the paper's settings; the states a step trains on are drawn once, as a cache would hold them):
 //   train-exact           Langevin model, MLP 4 x 256, batch 1024, implicit score matching, exact divergence
@@ -37,7 +37,9 @@ namespace {
 using namespace phasegen;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::int64_t kBatch = 1024;
+// Settings of the run (flags): minibatch, particles (0: the work's own, 3 or 10).
+std::int64_t kBatch = 1024;
+std::int64_t kParticles = 0;
 
 // A network with every weight drawn (the output layer too, which training would move off zero).
 std::shared_ptr<QNetworkImpl> network(const NetworkOptions& options) {
@@ -48,7 +50,11 @@ std::shared_ptr<QNetworkImpl> network(const NetworkOptions& options) {
   return net;
 }
 
-NetworkOptions paper_mlp() { return NetworkOptions().particles(3).hidden(256).layers(4).time_embedding(64); }
+std::int64_t particles_or(std::int64_t fallback) { return kParticles > 0 ? kParticles : fallback; }
+
+NetworkOptions paper_mlp() {
+  return NetworkOptions().particles(particles_or(3)).hidden(256).layers(4).time_embedding(64);
+}
 
 // Runs `step` once to warm up, then `repeats` times; returns the rate per second.
 double rate(std::int64_t repeats, const std::function<void()>& step) {
@@ -105,7 +111,7 @@ double train_vp(std::int64_t repeats) {
   auto net = network(paper_mlp());
   VpDiffusion vp{VpOptions{}};
   at::Generator gen = make_generator(3);
-  const at::Tensor z = at::randn({kBatch, 3, 3}, gen, at::kFloat);
+  const at::Tensor z = at::randn({kBatch, particles_or(3), 3}, gen, at::kFloat);
   return train_rate(*net, repeats, [&] { return vp.loss(*net, z, gen); });
 }
 
@@ -115,14 +121,15 @@ double sample(const Model& model, std::int64_t events, std::int64_t repeats) {
   const std::int64_t batch = std::min<std::int64_t>(events, 10000);
   return rate(repeats, [&] {
            for (std::int64_t done = 0; done < events; done += batch) {
-             model.sample_events(*net, std::min(batch, events - done), 3, gen);
+             model.sample_events(*net, std::min(batch, events - done), particles_or(3), gen);
            }
          }) *
          static_cast<double>(events);
 }
 
 int run(int argc, char** argv) {
-  PHASEGEN_CHECK(argc >= 2, "usage: bench_side_by_side WORK [--repeats K] [--events E] [--threads T]");
+  PHASEGEN_CHECK(argc >= 2,
+                 "usage: bench_side_by_side WORK [--repeats K] [--events E] [--threads T] [--batch B] [--particles N]");
   const std::string work = argv[1];
   std::int64_t repeats = 0, events = 100000;
   int threads = 1;
@@ -132,18 +139,21 @@ int run(int argc, char** argv) {
     if (flag == "--repeats") repeats = value;
     else if (flag == "--events") events = value;
     else if (flag == "--threads") threads = static_cast<int>(value);
+    else if (flag == "--batch") kBatch = value;
+    else if (flag == "--particles") kParticles = value;
     else throw Error("unknown option '" + flag + "'");
   }
-  at::set_num_threads(threads);
+  if (threads > 0) at::set_num_threads(threads);  // 0: LibTorch's default (one per CPU)
   double r = 0;
   std::string unit = "steps/s";
   if (work == "train-exact") {
-    r = train_langevin(network(paper_mlp()), 3, "exact", repeats > 0 ? repeats : 20);
+    r = train_langevin(network(paper_mlp()), particles_or(3), "exact", repeats > 0 ? repeats : 20);
   } else if (work == "train-exact-autograd") {
-    r = train_langevin(std::make_shared<Opaque>(network(paper_mlp())), 3, "exact", repeats > 0 ? repeats : 10);
+    r = train_langevin(std::make_shared<Opaque>(network(paper_mlp())), particles_or(3), "exact",
+                       repeats > 0 ? repeats : 10);
   } else if (work == "train-transformer") {
-    r = train_langevin(network(NetworkOptions().kind("transformer").particles(10).model_dim(128).blocks(4).heads(4)), 10,
-                       "hutchinson", repeats > 0 ? repeats : 5);
+    const auto transformer = NetworkOptions().kind("transformer").particles(particles_or(10)).model_dim(128).blocks(4).heads(4);
+    r = train_langevin(network(transformer), particles_or(10), "hutchinson", repeats > 0 ? repeats : 5);
   } else if (work == "train-vp") {
     r = train_vp(repeats > 0 ? repeats : 50);
   } else if (work == "sample-langevin") {
