@@ -161,12 +161,17 @@ at::Tensor LangevinDiffusion::forward_to(const at::Tensor& q0, const at::Tensor&
   return out;
 }
 
+at::Tensor LangevinDiffusion::network_time(const at::Tensor& q, const at::Tensor& t) const {
+  return t.to(q.scalar_type()) / static_cast<double>(schedule_.steps());
+}
+
+at::Tensor LangevinDiffusion::sigma_at(const at::Tensor& q, const at::Tensor& t) const {
+  return sigma2s_.to(q.device()).index_select(0, t).sqrt();
+}
+
 at::Tensor LangevinDiffusion::score(QNetworkImpl& net, const at::Tensor& q, const at::Tensor& t) const {
-  at::Tensor time = t.to(q.scalar_type()) / static_cast<double>(schedule_.steps());
-  at::Tensor out = net.forward(q, time);
-  if (options_.parametrisation == "score_over_sigma") {
-    out = out / sigma2s_.to(q.device()).index_select(0, t).sqrt().view({-1, 1, 1});
-  }
+  at::Tensor out = net.forward(q, network_time(q, t));
+  if (options_.parametrisation == "score_over_sigma") out = out / sigma_at(q, t).view({-1, 1, 1});
   return out;
 }
 
@@ -175,9 +180,9 @@ std::pair<at::Tensor, at::Tensor> LangevinDiffusion::score_and_divergence(QNetwo
                                                                            at::Generator& gen) const {
   auto* mlp = dynamic_cast<MlpNetworkImpl*>(&net);
   if (options_.divergence == "exact" && mlp != nullptr && mlp->options().extra_inputs_ == 0) {
-    auto [out, div] = mlp->forward_and_divergence(q, t.to(q.scalar_type()) / static_cast<double>(schedule_.steps()));
+    auto [out, div] = mlp->forward_and_divergence(q, network_time(q, t));
     if (options_.parametrisation == "score_over_sigma") {
-      const at::Tensor sigma = sigma2s_.to(q.device()).index_select(0, t).sqrt();
+      const at::Tensor sigma = sigma_at(q, t);
       return {out / sigma.view({-1, 1, 1}), div / sigma};
     }
     return {out, div};

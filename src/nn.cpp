@@ -109,9 +109,13 @@ void MlpNetworkImpl::reset_parameters(at::Generator& gen) {
   zero_init(linears_.back());
 }
 
-at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
+at::Tensor MlpNetworkImpl::input(const at::Tensor& q, const at::Tensor& t) const {
   check_input(q, t, options_);
-  at::Tensor x = at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
+  return at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
+}
+
+at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
+  at::Tensor x = input(q, t);
   // Sampling needs no graph: the activations then overwrite the products in place.
   const bool graph = at::GradMode::is_enabled();
   for (std::size_t i = 0; i + 1 < linears_.size(); ++i) {
@@ -122,10 +126,9 @@ at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
 }
 
 std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const at::Tensor& q, const at::Tensor& t) {
-  check_input(q, t, options_);
   PHASEGEN_CHECK(options_.extra_inputs_ == 0, "forward_and_divergence: expected a network without extra inputs");
   const std::int64_t d = 3 * options_.particles_;
-  at::Tensor x = at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding_)}, 1);
+  at::Tensor x = input(q, t);
   // tangent[b, i, :] = d x / d q_i of the current layer's activations; at the first layer's
   // pre-activation it is column i of its weight for every example. The products with the weights
   // take the tangents of the whole batch as one matrix [batch * 3N, width] (as a 3-d product, the

@@ -135,6 +135,10 @@ class LangevinDiffusion {
   std::vector<double> grid_;
 
   at::Tensor score_at(QNetworkImpl& net, const at::Tensor& q, double t) const;
+  /// The network's time input t / T for integer steps t [batch], in the state's precision.
+  at::Tensor network_time(const at::Tensor& q, const at::Tensor& t) const;
+  /// sigma_t [batch] for integer steps t, on the state's device.
+  at::Tensor sigma_at(const at::Tensor& q, const at::Tensor& t) const;
 };
 
 }  // namespace phasegen

@@ -80,8 +80,6 @@ class MlpNetworkImpl : public QNetworkImpl {
   at::Tensor forward(const at::Tensor& q, const at::Tensor& t) override;
   std::string description() const override { return options_.description(); }
   void reset_parameters(at::Generator& gen) override;
-  /// Hidden linear layers then the output layer, in order.
-  const std::vector<torch::nn::Linear>& linears() const { return linears_; }
   const NetworkOptions& options() const { return options_; }
   /// forward(q, t) and its exact divergence sum_i d out_i / d q_i over the 3N coordinates [batch],
   /// in one pass: the Jacobian columns of the 3N inputs are carried through the layers beside the
@@ -90,6 +88,9 @@ class MlpNetworkImpl : public QNetworkImpl {
   std::pair<at::Tensor, at::Tensor> forward_and_divergence(const at::Tensor& q, const at::Tensor& t);
 
  private:
+  /// The first layer's input [batch, 3N + time embedding], after checking the shapes.
+  at::Tensor input(const at::Tensor& q, const at::Tensor& t) const;
+
   NetworkOptions options_;
   std::vector<torch::nn::Linear> linears_;
 };
