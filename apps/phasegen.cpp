@@ -5,6 +5,7 @@
 
 #include "cli_support.hpp"
 #include "commands.hpp"
+#include "phasegen/allocator.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/version.hpp"
 
@@ -22,6 +23,7 @@ int fail(const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  phasegen::retain_freed_memory();
   CLI::App app{"phasegen: generative models confined exactly to massless N-body phase space"};
   app.set_version_flag("--version", std::string("phasegen ") + phasegen::kVersion + " (" +
                                         phasegen::kGitCommit + ")");

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "phasegen/allocator.hpp"
 #include "phasegen/diffusion.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/models.hpp"
@@ -174,6 +175,8 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As the phasegen tool does (docs/PERFORMANCE.md); PHASEGEN_SYSTEM_MALLOC=1 leaves glibc's defaults.
+  if (std::getenv("PHASEGEN_SYSTEM_MALLOC") == nullptr) phasegen::retain_freed_memory();
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

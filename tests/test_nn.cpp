@@ -1,5 +1,6 @@
 #include "phasegen/nn.hpp"
 
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/init.h>
 
 #include "phasegen/phasespace.hpp"
@@ -59,6 +60,51 @@ TEST(Networks, SinusoidalEmbeddingSeparatesTimes) {
   EXPECT_EQ(e.sizes(), (at::IntArrayRef{3, 64}));
   EXPECT_NEAR(e[0].narrow(0, 32, 32).sum().item<double>(), 32.0, 1e-6);  // cos(0) = 1
   EXPECT_GT((e[1] - e[2]).norm().item<double>(), 1.0);
+}
+
+TEST(Networks, SamplingPathOfTheMlpEqualsTheTrainingPath) {
+  // Without a graph, a shared time is folded into the first layer's bias and large batches go in
+  // blocks of rows: the same outputs as the plain product over [q, embedding(t)].
+  auto net = make_network(NetworkOptions().particles(3).hidden(32).layers(3).time_embedding(16));
+  randomise(*net, 4);
+  at::Generator gen = make_generator(5);
+  const std::int64_t batch = 5000;  // more than two blocks
+  at::Tensor q = sample_rambo_prior(batch, 3, gen, at::kFloat);
+  for (const at::Tensor& t : {at::full({1}, 0.37f).expand({batch}), at::rand({batch}, gen)}) {
+    at::Tensor with_graph;
+    {
+      at::AutoGradMode graph(true);
+      with_graph = net->forward(q, t.contiguous()).detach();  // contiguous: no folding either
+    }
+    at::NoGradGuard no_grad;
+    at::Tensor sampled = net->forward(q, t);
+    EXPECT_GT(test::max_abs(with_graph), 1e-2);
+    EXPECT_LE(test::max_abs(sampled - with_graph), 2e-6 * test::max_abs(with_graph));
+  }
+}
+
+TEST(Networks, SiluWithTangentsHasTheGradientsOfItsFormula) {
+  // The fused operation against the same formulas as separate LibTorch operations, in double, for
+  // tangents per example and shared by the batch (a first layer's weight columns).
+  at::Generator gen = make_generator(6);
+  for (const std::int64_t rows : {7, 1}) {
+    at::Tensor z = (at::randn({7, 12}, gen, at::kDouble) * 2.0).requires_grad_(true);
+    at::Tensor dz = at::randn({rows, 5, 12}, gen, at::kDouble).requires_grad_(true);
+    const at::Tensor gx = at::randn({7, 12}, gen, at::kDouble), gt = at::randn({7, 5, 12}, gen, at::kDouble);
+    auto [x, tangents] = silu_with_tangents(z, dz);
+    const auto fused = torch::autograd::grad({x, tangents}, {z, dz}, {gx, gt});
+    const at::Tensor sig = at::sigmoid(z);
+    const at::Tensor x_ref = z * sig, tangents_ref = dz * (sig * (1.0 + z * (1.0 - sig))).unsqueeze(1);
+    const auto by_formula = torch::autograd::grad({x_ref, tangents_ref}, {z, dz}, {gx, gt});
+    EXPECT_LE(test::max_abs(x - x_ref), 1e-14);
+    EXPECT_LE(test::max_abs(tangents - tangents_ref), 1e-14);
+    for (std::size_t i = 0; i < 2; ++i) {
+      EXPECT_GT(test::max_abs(by_formula[i]), 0.1);
+      EXPECT_LE(test::max_abs(fused[i] - by_formula[i]), 1e-12 * test::max_abs(by_formula[i])) << "rows " << rows << " input " << i;
+    }
+  }
+  EXPECT_ERROR_CONTAINS(silu_with_tangents(at::zeros({2, 3}), at::zeros({2, 4, 5})),
+                        "expected z [batch, width] and dz [batch or 1, columns, width]");
 }
 
 }  // namespace

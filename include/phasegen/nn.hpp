@@ -60,6 +60,13 @@ using InputFeatures = std::function<at::Tensor(const at::Tensor& x)>;
 /// is embedded once.
 at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim);
 
+/// silu(z) and the Jacobian tangents carried through it: returns {x, tangents} with x = silu(z) and
+/// tangents[b, i, :] = dz[b, i, :] * silu'(z[b, :]). z is [batch, width]; dz is [batch, columns, width],
+/// or [1, columns, width] for tangents shared by the batch (a first layer's weight columns).
+/// Differentiable once in z and dz, with one pass over the tangents each way (CPU float and double;
+/// other devices and types take the same formulas as separate LibTorch operations).
+std::pair<at::Tensor, at::Tensor> silu_with_tangents(const at::Tensor& z, const at::Tensor& dz);
+
 /// Common interface of the q-space networks.
 class QNetworkImpl : public torch::nn::Module {
  public:
@@ -90,6 +97,8 @@ class MlpNetworkImpl : public QNetworkImpl {
  private:
   /// The first layer's input [batch, 3N + time embedding], after checking the shapes.
   at::Tensor input(const at::Tensor& q, const at::Tensor& t) const;
+  /// The first layer's pre-activation [batch, hidden] (one embedding product for a shared time).
+  at::Tensor first_layer(const at::Tensor& q, const at::Tensor& t) const;
 
   NetworkOptions options_;
   std::vector<torch::nn::Linear> linears_;
