@@ -23,7 +23,7 @@ int fail(const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  phasegen::retain_freed_memory();
+  phasegen::configure_cpu_runtime();
   CLI::App app{"phasegen: generative models confined exactly to massless N-body phase space"};
   app.set_version_flag("--version", std::string("phasegen ") + phasegen::kVersion + " (" +
                                         phasegen::kGitCommit + ")");

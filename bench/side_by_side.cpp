@@ -175,8 +175,8 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // As the phasegen tool does (docs/PERFORMANCE.md); PHASEGEN_SYSTEM_MALLOC=1 leaves glibc's defaults.
-  if (std::getenv("PHASEGEN_SYSTEM_MALLOC") == nullptr) phasegen::retain_freed_memory();
+  // As the phasegen tool does (docs/PERFORMANCE.md); PHASEGEN_PLAIN_RUNTIME=1 keeps glibc's and LibTorch's defaults.
+  if (std::getenv("PHASEGEN_PLAIN_RUNTIME") == nullptr) phasegen::configure_cpu_runtime();
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

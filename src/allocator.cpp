@@ -22,4 +22,22 @@ bool retain_freed_memory() {
 #endif
 }
 
+bool prefer_avx512_kernels() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  if (std::getenv("ATEN_CPU_CAPABILITY") != nullptr) return false;
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("fma");
+  return avx512 && setenv("ATEN_CPU_CAPABILITY", "avx512", 0) == 0;
+#else
+  return false;
+#endif
+}
+
+void configure_cpu_runtime() {
+  retain_freed_memory();
+  prefer_avx512_kernels();
+}
+
 }  // namespace phasegen

@@ -3,6 +3,9 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/init.h>
 
+#include <cstdlib>
+
+#include "phasegen/allocator.hpp"
 #include "phasegen/phasespace.hpp"
 #include "test_util.hpp"
 
@@ -60,6 +63,16 @@ TEST(Networks, SinusoidalEmbeddingSeparatesTimes) {
   EXPECT_EQ(e.sizes(), (at::IntArrayRef{3, 64}));
   EXPECT_NEAR(e[0].narrow(0, 32, 32).sum().item<double>(), 32.0, 1e-6);  // cos(0) = 1
   EXPECT_GT((e[1] - e[2]).norm().item<double>(), 1.0);
+}
+
+TEST(Runtime, FreedMemoryIsRetainedAndAUsersKernelChoiceIsKept) {
+#if defined(__GLIBC__)
+  EXPECT_TRUE(retain_freed_memory()) << "glibc refused the mmap or trim threshold";
+#endif
+  ASSERT_EQ(setenv("ATEN_CPU_CAPABILITY", "default", 1), 0);
+  EXPECT_FALSE(prefer_avx512_kernels());
+  EXPECT_STREQ(std::getenv("ATEN_CPU_CAPABILITY"), "default");
+  unsetenv("ATEN_CPU_CAPABILITY");
 }
 
 TEST(Networks, SamplingPathOfTheMlpEqualsTheTrainingPath) {
