@@ -1,6 +1,8 @@
 // phasegen sample: events from a trained checkpoint, optionally with the states of the reverse path.
+#include <algorithm>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 
 #include "cli_support.hpp"
@@ -10,6 +12,7 @@
 #include "phasegen/event_io.hpp"
 #include "phasegen/models.hpp"
 #include "phasegen/observables.hpp"
+#include "phasegen/parallel.hpp"
 #include "phasegen/train.hpp"
 
 namespace phasegen::cli {
@@ -31,7 +34,11 @@ struct SampleFlags {
   std::string trajectory_out;
   std::int64_t trajectory_events = 10000;
   std::string device = "auto";
+  int workers = 0;
 };
+
+// The random streams of the parts of a batch sampled by several workers (see run_sample).
+constexpr std::uint64_t kSamplePart = 11;
 
 std::vector<int> parse_ids(const std::string& text) {
   std::vector<int> ids;
@@ -53,11 +60,17 @@ void run_sample(const SampleFlags& f) {
   PHASEGEN_CHECK(!trajectory || !f.trajectory_out.empty(), "--trajectory-every needs --trajectory-out FILE.pt");
   PHASEGEN_CHECK(!trajectory || format_from_path(f.trajectory_out) == EventFormat::kPt,
                  "--trajectory-out: expected a .pt file, but got '", f.trajectory_out, "'");
+  PHASEGEN_CHECK(f.workers >= 0, "--workers: expected a worker count >= 0, but got ", f.workers);
   PHASEGEN_CHECK(f.trajectory_events >= 1, "--trajectory-events: expected >= 1, but got ", f.trajectory_events);
   if (trajectory) check_writable_location(f.trajectory_out);  // before sampling, not after it
 
   const at::Device device = device_from_name(f.device);
   Checkpoint checkpoint = load_checkpoint(f.checkpoint, device);
+  // On the CPU each batch is split over `workers` threads, one core and single-threaded BLAS each
+  // (faster than one sampler over both cores' BLAS threads: docs/PERFORMANCE.md). One worker draws
+  // the batches in turn from the seed's stream; more give part k of batch b its own stream
+  // (seed, b, k): reproducible for a given seed and worker count.
+  const int workers = device.is_cpu() ? resolve_workers(f.workers) : 1;
   const std::string& kind = checkpoint.info.model;
   // Sampler flags replace the checkpoint's settings (completed with the defaults of keys added
   // since it was written); each applies to the families that have it.
@@ -93,6 +106,7 @@ void run_sample(const SampleFlags& f) {
                           {"checkpoint", f.checkpoint},
                           {"checkpoint_step", std::to_string(checkpoint.step)},
                           {"sampler", model->sampler_description()},
+                          {"workers", std::to_string(workers)},
                           {"card", checkpoint.info.card}};
   OutputSet outputs(f.outputs, wopts);
 
@@ -100,20 +114,37 @@ void run_sample(const SampleFlags& f) {
   std::vector<std::int64_t> steps;
   std::vector<at::Tensor> states;
   double worst_state = 0.0;
-  bool first_batch = true;
+  std::mutex state_mutex;
+  std::int64_t batch_index = 0;
   const auto start = Clock::now();
   const double seconds = generate_into(outputs, f.events, f.batch, "sample", [&](std::int64_t n) {
-    const bool record = trajectory && first_batch;
-    first_batch = false;
-    const std::int64_t keep = std::min(n, f.trajectory_events);
-    auto keep_state = [&](std::int64_t t, const at::Tensor& events) {
-      worst_state = std::max({worst_state, conservation_violation(events, sqrt_s).max().item<double>(),
-                              mass_violation(events, sqrt_s).max().item<double>()});
-      steps.push_back(t);
-      states.push_back(events.narrow(0, 0, keep).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
-    };
-    return model->sample_events(*checkpoint.net, n, particles, gen, record ? f.trajectory_every : 0, keep_state)
-        .to(at::kCPU);
+    const bool record = trajectory && batch_index == 0;
+    const auto b = static_cast<std::uint64_t>(batch_index++);
+    const int parts = static_cast<int>(std::min<std::int64_t>(workers, n));
+    std::vector<at::Tensor> sampled(static_cast<std::size_t>(parts));
+    run_in_parts(n, parts, [&](int part, std::int64_t, std::int64_t count) {
+      at::NoGradGuard no_grad;
+      at::Generator part_gen =
+          parts == 1 ? gen
+                     : make_generator(stream_seed(static_cast<std::uint64_t>(f.seed), kSamplePart,
+                                                  b * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part)),
+                                      device);
+      // Every part's states are checked; the first part's first events are kept.
+      const std::int64_t keep = part == 0 ? std::min(count, f.trajectory_events) : 0;
+      auto keep_state = [&](std::int64_t t, const at::Tensor& events) {
+        const double worst = std::max(conservation_violation(events, sqrt_s).max().item<double>(),
+                                      mass_violation(events, sqrt_s).max().item<double>());
+        std::lock_guard<std::mutex> lock(state_mutex);
+        worst_state = std::max(worst_state, worst);
+        if (keep == 0) return;
+        steps.push_back(t);
+        states.push_back(events.narrow(0, 0, keep).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
+      };
+      sampled[static_cast<std::size_t>(part)] =
+          model->sample_events(*checkpoint.net, count, particles, part_gen, record ? f.trajectory_every : 0, keep_state)
+              .to(at::kCPU);
+    });
+    return parts == 1 ? sampled.front() : at::cat(sampled);
   });
   if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(steps, at::kLong), at::stack(states, 0)});
   std::cout << "phasegen sample: " << f.events << " events from '" << f.checkpoint << "' (step " << checkpoint.step
@@ -122,7 +153,9 @@ void run_sample(const SampleFlags& f) {
             << "  network             " << checkpoint.net->description() << "\n"
             << "  sampling            " << format_number(seconds) << " s, " << format_number(f.events / seconds)
             << " events/s, " << model->sampler_description() << "\n"
-            << "  device              " << device << "\n"
+            << "  device              " << device
+            << (device.is_cpu() ? detail::concat(", ", workers, workers == 1 ? " worker" : " workers") : std::string())
+            << "\n"
             << "  total with output   " << format_number(seconds_since(start)) << " s\n";
   print_exactness(std::cout, outputs);
   if (!model->conserving()) {
@@ -158,6 +191,10 @@ void add_sample_command(CLI::App& app) {
                   "Also keep every k-th state of the sampling path (reverse diffusion or sampler steps), mapped to phase space");
   cmd->add_option("--trajectory-out", f->trajectory_out, "Where the states go: a .pt dict {steps, events}");
   cmd->add_option("--trajectory-events", f->trajectory_events, "Events kept per state")->capture_default_str();
+  cmd->add_option("--workers", f->workers,
+                  "CPU threads sampling parts of each batch side by side, one core each (0: one per CPU); "
+                  "the events depend on the seed and this count")
+      ->capture_default_str();
   cmd->add_option("--device", f->device,
                   "auto (a CUDA GPU where LibTorch has CUDA and one is visible, else the CPU), cpu or cuda")
       ->capture_default_str();

@@ -16,6 +16,7 @@
 #include "phasegen/error.hpp"
 #include "phasegen/event_io.hpp"
 #include "phasegen/models.hpp"
+#include "phasegen/parallel.hpp"
 #include "phasegen/nn.hpp"
 #include "phasegen/train.hpp"
 
@@ -131,7 +132,8 @@ CardSection train_schema() {
                                {"checkpoint_every", CardType::kInt},
                                {"checkpoint", CardType::kString},
                                {"seed", CardType::kInt},
-                               {"device", CardType::kString}});
+                               {"device", CardType::kString},
+                               {"workers", CardType::kInt}});
 }
 
 void set_train_defaults(CardSection& t) {
@@ -149,6 +151,7 @@ void set_train_defaults(CardSection& t) {
   t.set("checkpoint_every", o.checkpoint_every);
   t.set("seed", static_cast<std::int64_t>(o.seed));
   t.set("device", std::string("auto"));
+  t.set("workers", std::int64_t{0});
 }
 
 struct TrainFlags {
@@ -156,7 +159,7 @@ struct TrainFlags {
   bool dry_run = false;
   bool resume = false;
   std::string data, checkpoint, network, schedule, divergence, kind, device;
-  std::int64_t steps = 0, epochs = 0, batch = 0, seed = 0, nfe = 0;
+  std::int64_t steps = 0, epochs = 0, batch = 0, seed = 0, nfe = 0, workers = 0;
   double lr = 0;
   std::vector<std::pair<CLI::Option*, std::pair<std::string, std::string>>> given;  // option -> (table, key)
 };
@@ -202,6 +205,9 @@ TrainOptions train_options(const CardSection& t) {
   PHASEGEN_CHECK(t.get_int("seed") >= 0, "seed: expected a seed >= 0, but got ", t.get_int("seed"));
   o.seed = static_cast<std::uint64_t>(t.get_int("seed"));
   o.device = device_from_name(t.get_string("device"));
+  PHASEGEN_CHECK(t.get_int("workers") >= 0, "workers: expected a worker count >= 0 (0: one per CPU), but got ",
+                 t.get_int("workers"));
+  o.workers = o.device.is_cpu() ? resolve_workers(static_cast<int>(t.get_int("workers"))) : 1;
   o.validate();
   return o;
 }
@@ -287,7 +293,7 @@ void run_train(TrainFlags& flags) {
   const std::string kind = model.get_string("kind");
   PHASEGEN_CHECK(train.has("data"), "data: expected a training event file (--data or the card's [train])");
   validate_model_settings(model);
-  const TrainOptions options = train_options(train);
+  TrainOptions options = train_options(train);
   const std::string resolved = model.to_toml() + "\n" + train.to_toml();
   NetworkOptions network_options = NetworkOptions().kind(model.get_string("network"));
   network_options.time_embedding(model.get_int("time_embedding"));
@@ -309,6 +315,7 @@ void run_train(TrainFlags& flags) {
   auto net = make_network(network_options, options.seed);
   std::unique_ptr<Model> built = build_model(model, data, options.seed);
   const std::string description = built->description();
+  options.loss_group = built->loss_group();
   ModelInfo info;
   info.model = built->kind();
   info.network = network_to_text(network_options);
@@ -331,7 +338,10 @@ void run_train(TrainFlags& flags) {
             << "  data                " << data_path << ": " << data.momenta.size(0) << " events, N = "
             << data.momenta.size(1) << ", sqrt_s = " << format_number(data.sqrt_s, 10) << " GeV\n"
             << "  steps               " << trainer.total_steps(n_train) << " (batch " << options.batch << ", lr "
-            << options.lr << ", " << at::get_num_threads() << " threads, " << options.device << ")"
+            << options.lr << ", " << at::get_num_threads() << " threads, " << options.device
+            << (options.device.is_cpu() ? detail::concat(", ", options.workers, options.workers == 1 ? " worker" : " workers")
+                                        : std::string())
+            << ")"
             << (flags.resume ? ", resuming at step " + std::to_string(trainer.step()) : std::string()) << "\n"
             << std::flush;
   ProgressBar bar("train", trainer.total_steps(n_train), "steps");
@@ -384,6 +394,10 @@ void add_train_command(CLI::App& app) {
   add("--device", flags->device,
       "auto (a CUDA GPU where LibTorch has CUDA and one is visible, else the CPU), cpu or cuda (default auto)", "train",
       "device");
+  add("--workers", flags->workers,
+      "CPU threads training on parts of each minibatch side by side, one core each (0: one per CPU; default 0); "
+      "the run depends on the seed and this count",
+      "train", "workers");
   add("--network", flags->network, "mlp or transformer", "model", "network");
   add("--kind", flags->kind, std::string("Model family: ") + kKinds, "model", "kind");
   add("--schedule", flags->schedule, "langevin: paper (T = 500) or extended (T = 1137); vp: linear or paper", "model",

@@ -16,9 +16,14 @@
 // Each step is AdamW (lr 1e-3, weight decay 1e-4) after a gradient-norm clip at 1. Sampling draws
 // --events events (default 100000) in batches of 10000 and maps them to phase space.
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/optim/adamw.h>
 
+#include <dlfcn.h>
+
 #include <chrono>
+#include <thread>
+#include <vector>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -29,6 +34,7 @@
 #include "phasegen/diffusion.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/models.hpp"
+#include "phasegen/parallel.hpp"
 #include "phasegen/phasespace.hpp"
 #include "phasegen/train.hpp"
 #include "phasegen/vp.hpp"
@@ -51,6 +57,8 @@ std::shared_ptr<QNetworkImpl> network(const NetworkOptions& options) {
   return net;
 }
 
+std::int64_t kWorkers = 1;
+
 std::int64_t particles_or(std::int64_t fallback) { return kParticles > 0 ? kParticles : fallback; }
 
 NetworkOptions paper_mlp() {
@@ -65,13 +73,19 @@ double rate(std::int64_t repeats, const std::function<void()>& step) {
   return static_cast<double>(repeats) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Training steps/s of a loss on a fixed minibatch.
-double train_rate(QNetworkImpl& net, std::int64_t repeats, const std::function<at::Tensor()>& loss_of) {
+// Training steps/s of a loss over the rows of a fixed minibatch (the loss gets the row indices; with
+// --workers W they are split over W threads, as phasegen train does).
+double train_rate(QNetworkImpl& net, std::int64_t repeats, const LossFunction& loss_of) {
   torch::optim::AdamW optimizer(net.parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(1e-4));
+  const at::Tensor rows = at::arange(kBatch, at::kLong);
+  at::Generator gen = make_generator(3);
+  std::uint64_t step = 0;
   return rate(repeats, [&] {
     optimizer.zero_grad();
-    at::Tensor loss = loss_of();
-    loss.backward();
+    loss_and_gradients(net, loss_of, rows, gen, static_cast<int>(kWorkers), 1, [&](int part) {
+      return make_generator(stream_seed(3, 7, step * static_cast<std::uint64_t>(kWorkers) + static_cast<std::uint64_t>(part)));
+    });
+    ++step;
     clip_gradients(net.parameters(), 1.0);
     optimizer.step();
   });
@@ -105,7 +119,9 @@ double train_langevin(std::shared_ptr<QNetworkImpl> net, std::int64_t particles,
   at::Generator gen = make_generator(3);
   const at::Tensor q = sample_rambo_prior(kBatch, particles, gen, at::kFloat);
   const at::Tensor t = at::randint(1, 501, {kBatch}, gen, at::kLong);
-  return train_rate(*net, repeats, [&] { return langevin_loss(diffusion, *net, q, t, gen); });
+  return train_rate(*net, repeats, [&](QNetworkImpl& n, const at::Tensor& rows, at::Generator& g) {
+    return langevin_loss(diffusion, n, q.index_select(0, rows), t.index_select(0, rows), g);
+  });
 }
 
 double train_vp(std::int64_t repeats) {
@@ -113,17 +129,28 @@ double train_vp(std::int64_t repeats) {
   VpDiffusion vp{VpOptions{}};
   at::Generator gen = make_generator(3);
   const at::Tensor z = at::randn({kBatch, particles_or(3), 3}, gen, at::kFloat);
-  return train_rate(*net, repeats, [&] { return vp.loss(*net, z, gen); });
+  return train_rate(*net, repeats, [&](QNetworkImpl& n, const at::Tensor& rows, at::Generator& g) {
+    return vp.loss(n, z.index_select(0, rows), g);
+  });
 }
 
 double sample(const Model& model, std::int64_t events, std::int64_t repeats) {
   auto net = network(paper_mlp());
-  at::Generator gen = make_generator(4);
   const std::int64_t batch = std::min<std::int64_t>(events, 10000);
+  if (kWorkers > 1) set_blas_threads(1);
   return rate(repeats, [&] {
-           for (std::int64_t done = 0; done < events; done += batch) {
-             model.sample_events(*net, std::min(batch, events - done), particles_or(3), gen);
+           std::vector<std::thread> workers;
+           for (std::int64_t w = 0; w < kWorkers; ++w) {
+             workers.emplace_back([&, w] {
+               at::NoGradGuard no_grad;
+               at::Generator gen = make_generator(4 + static_cast<std::uint64_t>(w));
+               const std::int64_t share = events / kWorkers;
+               for (std::int64_t done = 0; done < share; done += batch) {
+                 model.sample_events(*net, std::min(batch, share - done), particles_or(3), gen);
+               }
+             });
            }
+           for (auto& w : workers) w.join();
          }) *
          static_cast<double>(events);
 }
@@ -142,6 +169,7 @@ int run(int argc, char** argv) {
     else if (flag == "--threads") threads = static_cast<int>(value);
     else if (flag == "--batch") kBatch = value;
     else if (flag == "--particles") kParticles = value;
+    else if (flag == "--workers") kWorkers = value;
     else throw Error("unknown option '" + flag + "'");
   }
   if (threads > 0) at::set_num_threads(threads);  // 0: LibTorch's default (one per CPU)

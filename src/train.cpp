@@ -1,10 +1,12 @@
 #include "phasegen/train.hpp"
 
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -13,6 +15,7 @@
 
 #include "io/atomic_file.hpp"
 #include "phasegen/error.hpp"
+#include "phasegen/parallel.hpp"
 #include "phasegen/phasespace.hpp"
 #include "phasegen/version.hpp"
 
@@ -24,18 +27,7 @@ constexpr const char* kFormat = "phasegen-checkpoint-1";
 constexpr double kPi = 3.14159265358979323846;
 constexpr std::int64_t kValidationBatches = 8;
 
-// A seed for the stream (seed, purpose, index): splitmix64 of their combination.
-std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {
-  std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL + purpose * 0xBF58476D1CE4E5B9ULL + index + 0x94D049BB133111EBULL;
-  for (int i = 0; i < 2; ++i) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-  }
-  return z;
-}
-
-enum Purpose : std::uint64_t { kSplit = 1, kEpoch = 2, kStep = 3, kValidation = 4 };
+enum Purpose : std::uint64_t { kSplit = 1, kEpoch = 2, kStep = 3, kValidation = 4, kStepPart = 5 };
 
 at::Tensor curve_tensor(const std::vector<std::pair<std::int64_t, double>>& curve) {
   at::Tensor t = at::empty({static_cast<std::int64_t>(curve.size()), 2}, at::kDouble);
@@ -145,6 +137,51 @@ void TrainOptions::validate() const {
                  "validate_every and checkpoint_every: expected >= 1, but got ", validate_every, " and ",
                  checkpoint_every);
   PHASEGEN_CHECK(!checkpoint.empty(), "checkpoint: expected a checkpoint path");
+  PHASEGEN_CHECK(workers >= 1, "workers: expected a worker count >= 1, but got ", workers);
+  PHASEGEN_CHECK(loss_group >= 1, "loss_group: expected >= 1 rows, but got ", loss_group);
+}
+
+at::Tensor loss_and_gradients(QNetworkImpl& net, const LossFunction& loss, const at::Tensor& events,
+                              at::Generator& gen, int workers, std::int64_t group,
+                              const std::function<at::Generator(int part)>& part_generator) {
+  const std::int64_t rows = events.size(0);
+  const std::int64_t groups = (rows + group - 1) / group;
+  const int parts = static_cast<int>(std::min<std::int64_t>(std::max(workers, 1), groups));
+  if (parts <= 1) {
+    at::Tensor value = loss(net, events, gen);
+    value.backward();
+    return value.detach();
+  }
+  const std::vector<at::Tensor> params = net.parameters();
+  std::vector<std::vector<at::Tensor>> grads(static_cast<std::size_t>(parts));
+  std::vector<at::Tensor> losses(static_cast<std::size_t>(parts));
+  // Parts are split in whole groups: part k takes groups [k * groups / parts, (k + 1) * groups / parts).
+  run_in_parts(groups, parts, [&](int part, std::int64_t first_group, std::int64_t group_count) {
+    const std::int64_t begin = first_group * group;
+    const std::int64_t count = std::min(rows, (first_group + group_count) * group) - begin;
+    at::AutoGradMode graph(true);
+    at::Generator part_gen = part_generator(part);
+    const at::Tensor value =
+        loss(net, events.narrow(0, begin, count), part_gen) * (static_cast<double>(count) / static_cast<double>(rows));
+    grads[static_cast<std::size_t>(part)] =
+        torch::autograd::grad({value}, params, /*grad_outputs=*/{}, /*retain_graph=*/false, /*create_graph=*/false,
+                              /*allow_unused=*/true);
+    losses[static_cast<std::size_t>(part)] = value.detach();
+  });
+  at::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    at::Tensor sum;
+    for (const auto& part : grads) {
+      if (!part[i].defined()) continue;
+      sum = sum.defined() ? sum.add_(part[i]) : part[i].clone();
+    }
+    if (!sum.defined()) continue;
+    at::Tensor& grad = params[i].mutable_grad();
+    grad = grad.defined() ? grad.add_(sum) : sum;
+  }
+  at::Tensor total = losses.front();
+  for (std::size_t k = 1; k < losses.size(); ++k) total = total + losses[k];
+  return total;
 }
 
 std::string to_key_values(const std::vector<std::pair<std::string, std::string>>& entries) {
@@ -364,18 +401,23 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
     const double lr = learning_rate(step_, total);
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer_->zero_grad();
-    at::Tensor loss = loss_(*net_, batch, step_gen);
+    const int workers = device.is_cpu() ? options_.workers : 1;
+    const auto step_index = static_cast<std::uint64_t>(step_);
+    at::Tensor loss = loss_and_gradients(*net_, loss_, batch, step_gen, workers, options_.loss_group, [&](int part) {
+      return make_generator(stream_seed(options_.seed, kStepPart,
+                                        step_index * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)),
+                            device);
+    });
     // Read (and checked) before this step's update: every step on the CPU, where it costs nothing;
     // on a GPU, where a read waits for the device, every kLossReadEvery steps and before every
     // validation and checkpoint, so that no checkpoint holds an update from a non-finite loss.
     const std::int64_t next = step_ + 1;
     if (unread_losses_.empty()) unread_from_ = next;
-    unread_losses_.push_back(loss.detach());
+    unread_losses_.push_back(loss);
     if (device.is_cpu() || next % kLossReadEvery == 0 || next % options_.validate_every == 0 ||
         next % options_.checkpoint_every == 0 || next == total) {
       loss_value = read_losses();
     }
-    loss.backward();
     if (options_.clip > 0) clip_gradients(net_->parameters(), options_.clip);
     optimizer_->step();
     if (!ema_.empty()) {

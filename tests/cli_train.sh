@@ -48,6 +48,20 @@ grep -q "300 events of N = 3" <("$PHASEGEN" inspect "$work/s.hepmc3") || fail "s
 grep -q "checkpoint_step = 30" <("$PHASEGEN" inspect "$work/s.hepmc3") || fail "no provenance in the HepMC3 run info"
 "$PHASEGEN" sample --checkpoint "$work/tiny.ckpt" --events 300 --seed 9 --out "$work/t.pt" >/dev/null
 cmp -s "$work/s.pt" "$work/t.pt" || fail "same seed, different samples"
+# Batches split over worker threads: reproducible for a seed and worker count, every event exact.
+for copy in a b; do
+  "$PHASEGEN" sample --checkpoint "$work/tiny.ckpt" --events 300 --seed 9 --workers 3 --batch 200 \
+    --out "$work/w-$copy.pt" --out "$work/w-$copy.hepmc3" >"$work/workers.log"
+done
+cmp -s "$work/w-a.pt" "$work/w-b.pt" || fail "same seed and workers, different samples"
+grep -q "cpu, 3 workers" "$work/workers.log" || fail "the worker count is not reported"
+grep -q "workers = 3" <("$PHASEGEN" inspect "$work/w-a.hepmc3") || fail "no worker count in the run information"
+check_exact "$work/workers.log"
+if "$PHASEGEN" sample --checkpoint "$work/tiny.ckpt" --workers -1 --out "$work/bad.pt" 2>"$work/err"; then
+  fail "negative worker count accepted"
+fi
+grep -q "expected a worker count >= 0" "$work/err" || fail "negative worker count: $(cat "$work/err")"
+[[ ! -e "$work/bad.pt" ]] || fail "a refused run left an output file"
 # The paper's model with its fast samplers: strided Euler-Maruyama and the probability-flow ODE.
 for sampler in em heun; do
   "$PHASEGEN" sample --checkpoint "$work/tiny.ckpt" --events 200 --sampler $sampler --nfe 9 --out "$work/l.pt" \

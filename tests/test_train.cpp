@@ -5,9 +5,12 @@
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
+#include "phasegen/error.hpp"
 #include "phasegen/models.hpp"
 #include "phasegen/observables.hpp"
 #include "phasegen/targets.hpp"
@@ -94,14 +97,18 @@ TEST_F(TrainTest, ASmallRunsLossFalls) {
 }
 
 TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedOne) {
-  Trainer straight(make_network(small()), model_.loss_function(), options("a.ckpt", 30), info());
+  for (const int workers : {1, 2}) {
+  SCOPED_TRACE("workers " + std::to_string(workers));
+  TrainOptions a_options = options("a.ckpt", 30), b_options = options("b.ckpt", 30);
+  a_options.workers = b_options.workers = workers;
+  Trainer straight(make_network(small()), model_.loss_function(), a_options, info());
   std::vector<double> reference = train(straight, events_);
 
-  Trainer first(make_network(small()), model_.loss_function(), options("b.ckpt", 30), info());
+  Trainer first(make_network(small()), model_.loss_function(), b_options, info());
   std::vector<double> head;
   first.run(events_, [&](const StepReport& r) { head.push_back(r.loss); }, [&] { return head.size() == 12; });
   ASSERT_EQ(first.step(), 12);
-  Trainer second(make_network(small()), model_.loss_function(), options("b.ckpt", 30), info());
+  Trainer second(make_network(small()), model_.loss_function(), b_options, info());
   second.resume();
   EXPECT_EQ(second.step(), 12);
   std::vector<double> tail = train(second, events_);
@@ -115,6 +122,61 @@ TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedOne) {
   EXPECT_TRUE(a.ema);
   auto pa = a.net->parameters(), pb = b.net->parameters();
   for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(at::equal(pa[i], pb[i]));
+  }
+}
+
+TEST(Workers, PartsGiveTheGradientOfTheMeanLossAndKeepLossGroupsWhole) {
+  auto net = make_network(NetworkOptions().particles(3).hidden(16).layers(2).time_embedding(8));
+  at::Generator gen = make_generator(4);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes(), gen, p.options()) * 0.3);
+  }
+  std::mutex mutex;
+  std::vector<std::int64_t> sizes;
+  // A mean of per-row terms (and the row counts each part saw).
+  const LossFunction loss = [&](QNetworkImpl& n, const at::Tensor& rows, at::Generator&) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      sizes.push_back(rows.size(0));
+    }
+    return n.forward(rows, at::full({rows.size(0)}, 0.3f)).pow(2).flatten(1).sum(1).mean();
+  };
+  auto part_gen = [](int part) { return make_generator(100 + static_cast<std::uint64_t>(part)); };
+  auto gradients = [&](const at::Tensor& rows, int workers, std::int64_t group) {
+    for (auto& p : net->parameters()) p.mutable_grad() = at::Tensor();
+    sizes.clear();
+    const double value = loss_and_gradients(*net, loss, rows, gen, workers, group, part_gen).item<double>();
+    std::vector<at::Tensor> grads;
+    for (auto& p : net->parameters()) grads.push_back(p.grad().clone());
+    std::sort(sizes.begin(), sizes.end());
+    return std::make_pair(value, grads);
+  };
+  const at::Tensor rows = at::randn({10, 3, 3}, gen, at::kFloat);
+  const auto [whole, whole_grads] = gradients(rows, 1, 1);
+  EXPECT_EQ(sizes, (std::vector<std::int64_t>{10}));
+  const auto [split, split_grads] = gradients(rows, 3, 1);
+  EXPECT_EQ(sizes, (std::vector<std::int64_t>{3, 3, 4}));
+  EXPECT_NEAR(split, whole, 1e-6 * std::abs(whole));
+  for (std::size_t i = 0; i < whole_grads.size(); ++i) {
+    EXPECT_GT(test::max_abs(whole_grads[i]), 1e-4) << "parameter " << i;
+    EXPECT_LE(test::max_abs(split_grads[i] - whole_grads[i]), 1e-6 * (1.0 + test::max_abs(whole_grads[i])))
+        << "parameter " << i;
+  }
+  // Groups (an OT coupling's) stay whole: 1000 rows in groups of 256 are 512 + 488 on two workers,
+  // 1024 rows 512 + 256 + 256 on three; one group is one part.
+  gradients(at::randn({1000, 3, 3}, gen, at::kFloat), 2, 256);
+  EXPECT_EQ(sizes, (std::vector<std::int64_t>{488, 512}));
+  gradients(at::randn({1024, 3, 3}, gen, at::kFloat), 3, 256);
+  EXPECT_EQ(sizes, (std::vector<std::int64_t>{256, 256, 512}));
+  gradients(at::randn({200, 3, 3}, gen, at::kFloat), 2, 256);
+  EXPECT_EQ(sizes, (std::vector<std::int64_t>{200}));
+  // An error in a part reaches the caller once every part has finished.
+  const LossFunction failing = [](QNetworkImpl&, const at::Tensor& rows, at::Generator&) -> at::Tensor {
+    PHASEGEN_CHECK(rows.size(0) != 5, "a part of 5 rows");
+    return rows.sum() * 0.0;
+  };
+  EXPECT_ERROR_CONTAINS(loss_and_gradients(*net, failing, at::zeros({10, 3, 3}), gen, 2, 1, part_gen), "a part of 5 rows");
 }
 
 TEST_F(TrainTest, NanLossStopsWithTheStepAndKeepsTheLastGoodCheckpoint) {

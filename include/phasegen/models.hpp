@@ -40,6 +40,8 @@ class Model {
   virtual std::string settings_text() const = 0;
   /// Encodes each minibatch of events and returns the training loss.
   virtual LossFunction loss_function() const = 0;
+  /// Rows of a minibatch its loss couples (1: a mean of per-event terms); see TrainOptions::loss_group.
+  virtual std::int64_t loss_group() const { return 1; }
   /// Samples events [batch, N, 4] float64. With every > 0, `on_events` sees the events of the first
   /// state (pure noise), of every `every`-th state and of the last. Labels: the diffusion step t for
   /// langevin (T first, 0 last), the sampler step for flow and vp (0 first, S last).
@@ -141,6 +143,7 @@ class FlowModel : public Model {
   const StateSpace& space() const { return space_; }
   StateFeatures features() const { return features_; }
   FlowCoupling coupling() const { return coupling_; }
+  std::int64_t loss_group() const override { return coupling_ == FlowCoupling::kOt ? kOtGroup : 1; }
 
  private:
   FlowMatching flow_;

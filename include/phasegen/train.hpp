@@ -41,6 +41,13 @@ struct TrainOptions {
   /// Where the network, the data and every random stream live. On a CUDA device the loss is read
   /// back every kLossReadEvery steps (and before every validation and checkpoint), not every step.
   at::Device device = at::kCPU;
+  /// CPU threads that compute parts of each minibatch side by side, one core and single-threaded
+  /// BLAS each (see loss_and_gradients); 1: one thread, the BLAS library's own threads under it.
+  /// Ignored on a GPU. A run depends on the seed and on this count.
+  int workers = 1;
+  /// Rows of a minibatch the loss couples (the OT coupling's groups; 1 for a loss per example):
+  /// the parts of a worker split are multiples of it, so that the split changes no coupling.
+  std::int64_t loss_group = 1;
 
   void validate() const;
 };
@@ -67,6 +74,16 @@ struct ModelInfo {
 
 /// Loss of a minibatch of events [batch, N, 4] float64 with the step's random generator.
 using LossFunction = std::function<at::Tensor(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen)>;
+
+/// The minibatch loss (detached) after accumulating its gradient into the parameters' .grad. With
+/// workers > 1 the rows are split into up to `workers` contiguous parts, multiples of `group` rows,
+/// computed side by side on threads of their own (run_in_parts): part k draws from its own stream
+/// part_generator(k), its loss is weighted by its share of the rows, and the parts' gradients are
+/// summed, in part order, into .grad: the gradient of the minibatch's mean loss. One part (workers
+/// 1, or too few rows) is loss(net, events, gen) and its backward pass, nothing else.
+at::Tensor loss_and_gradients(QNetworkImpl& net, const LossFunction& loss, const at::Tensor& events,
+                              at::Generator& gen, int workers, std::int64_t group,
+                              const std::function<at::Generator(int part)>& part_generator);
 
 /// Progress after each step: step (1-based), total steps, training loss, learning rate, and the
 /// latest validation loss (NaN before the first).
