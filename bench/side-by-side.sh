@@ -10,7 +10,8 @@
 #   Environment: BENCH (default build/bench/bench_side_by_side), PYTHON (/usr/bin/python3),
 #   THREADS (LibTorch threads of both, 1: phasegen's default), PY_DEFAULT (1: also time the reference at
 #   PyTorch's own default, one thread per CPU, as the paper's code runs), ROUNDS (3), EVENTS (sampled
-#   events, 100000), REPEATS (0: each work's default).
+#   events, 100000), REPEATS (0: each work's default), WORKERS (phasegen's --workers, 0: its default,
+#   one per CPU).
 set -euo pipefail
 bench=${BENCH:-build/bench/bench_side_by_side}
 python=${PYTHON:-/usr/bin/python3}
@@ -19,6 +20,7 @@ py_default=${PY_DEFAULT:-1}
 rounds=${ROUNDS:-3}
 events=${EVENTS:-100000}
 repeats=${REPEATS:-0}
+workers=${WORKERS:-0}
 here=$(dirname "$0")
 works=("$@")
 [[ ${#works[@]} -gt 0 ]] || works=(train-exact train-transformer train-vp sample-langevin sample-flow)
@@ -40,7 +42,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo "phasegen $(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown), $(date -u +%F), $(nproc) CPUs," \
   "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), LibTorch threads $threads," \
-  "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}, torch $("$python" -c 'import torch; print(torch.__version__)')," \
+  "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}, phasegen --workers $workers (0: one per CPU), torch $("$python" -c 'import torch; print(torch.__version__)')," \
   "median of $rounds alternating rounds"
 echo
 header="| work | phasegen | Python reference | ratio | target"
@@ -55,7 +57,7 @@ for work in "${works[@]}"; do
   [[ -n ${target[$work]:-} ]] || { echo "side-by-side: unknown work '$work'" >&2; exit 2; }
   ours=() theirs=() defaults=()
   for ((i = 0; i < rounds; i++)); do
-    ours+=("$(measure "$threads" "$bench" "$work")")
+    ours+=("$(measure "$threads" "$bench" "$work" --workers "$workers")")
     theirs+=("$(measure "$threads" "$python" "$here/reference.py" "$work")")
     [[ $py_default == 1 ]] && defaults+=("$(measure 0 "$python" "$here/reference.py" "$work")")
   done

@@ -2,7 +2,7 @@
 // bench/reference.py, which does the same work in Python with PyTorch): one kind of work, timed
 // after a warm-up, printed as one line "WORK RATE UNIT".
 //
-//   build/bench/bench_side_by_side train-exact [--repeats 20] [--threads 1] [--batch 1024] [--particles N]
+//   build/bench/bench_side_by_side train-exact [--repeats 20] [--threads 1] [--batch 1024] [--particles N] [--workers W]
 //
 // Work (the paper's settings; the states a step trains on are drawn once, as a cache would hold them):
 //   train-exact           Langevin model, MLP 4 x 256, batch 1024, implicit score matching, exact divergence
@@ -14,7 +14,9 @@
 //   sample-langevin       muon events (N = 3) by the Langevin model's 500 reverse steps
 //   sample-flow           muon events by q-space flow matching, Heun, 50 NFE
 // Each step is AdamW (lr 1e-3, weight decay 1e-4) after a gradient-norm clip at 1. Sampling draws
-// --events events (default 100000) in batches of 10000 and maps them to phase space.
+// --events events (default 100000) in batches of 10000 and maps them to phase space. --workers W (default
+// 0: one per CPU, as phasegen train and sample) splits each minibatch or batch over W threads, one
+// core and single-threaded OpenBLAS each (phasegen's loss_and_gradients and run_in_parts).
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/optim/adamw.h>
@@ -57,7 +59,7 @@ std::shared_ptr<QNetworkImpl> network(const NetworkOptions& options) {
   return net;
 }
 
-std::int64_t kWorkers = 1;
+std::int64_t kWorkers = 0;  // --workers (0: one per CPU, phasegen's default)
 
 std::int64_t particles_or(std::int64_t fallback) { return kParticles > 0 ? kParticles : fallback; }
 
@@ -137,20 +139,18 @@ double train_vp(std::int64_t repeats) {
 double sample(const Model& model, std::int64_t events, std::int64_t repeats) {
   auto net = network(paper_mlp());
   const std::int64_t batch = std::min<std::int64_t>(events, 10000);
-  if (kWorkers > 1) set_blas_threads(1);
+  std::uint64_t batch_index = 0;
+  // As phasegen sample does: each batch split over the workers, a random stream per part.
   return rate(repeats, [&] {
-           std::vector<std::thread> workers;
-           for (std::int64_t w = 0; w < kWorkers; ++w) {
-             workers.emplace_back([&, w] {
+           for (std::int64_t done = 0; done < events; done += batch) {
+             const std::int64_t n = std::min(batch, events - done);
+             const auto b = batch_index++;
+             run_in_parts(n, static_cast<int>(kWorkers), [&](int part, std::int64_t, std::int64_t count) {
                at::NoGradGuard no_grad;
-               at::Generator gen = make_generator(4 + static_cast<std::uint64_t>(w));
-               const std::int64_t share = events / kWorkers;
-               for (std::int64_t done = 0; done < share; done += batch) {
-                 model.sample_events(*net, std::min(batch, share - done), particles_or(3), gen);
-               }
+               at::Generator gen = make_generator(stream_seed(4, 11, b * static_cast<std::uint64_t>(kWorkers) + static_cast<std::uint64_t>(part)));
+               model.sample_events(*net, count, particles_or(3), gen);
              });
            }
-           for (auto& w : workers) w.join();
          }) *
          static_cast<double>(events);
 }
@@ -173,6 +173,7 @@ int run(int argc, char** argv) {
     else throw Error("unknown option '" + flag + "'");
   }
   if (threads > 0) at::set_num_threads(threads);  // 0: LibTorch's default (one per CPU)
+  kWorkers = resolve_workers(static_cast<int>(kWorkers));
   double r = 0;
   std::string unit = "steps/s";
   if (work == "train-exact") {
