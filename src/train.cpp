@@ -291,8 +291,14 @@ void Trainer::save_checkpoint() const {
   archive.write("optimizer", optimizer);
   archive.write("train_curve", curve_tensor(curves_.train_curve));
   archive.write("validation_curve", curve_tensor(curves_.validation_curve));
+  // Serialised in memory first: LibTorch's archive writer aborts the process (an exception from
+  // its destructor) when the file stream fails under it, e.g. on a full disk; a failed write of
+  // the finished bytes is an ordinary error here, and the previous checkpoint stays in place.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
   detail::AtomicFile file(options_.checkpoint);
-  archive.save_to(file.stream());
+  const std::string data = bytes.str();
+  file.stream().write(data.data(), static_cast<std::streamsize>(data.size()));
   file.commit();
 }
 

@@ -24,14 +24,25 @@ std::string temp_name_for(const std::string& path) {
   return (target.parent_path() / name).string();
 }
 
+// Whether `path` exists and is (or links to) something other than a regular file or directory: a
+// device such as /dev/null or /dev/full, a named pipe, a socket.
+bool is_special(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  return !ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status) &&
+         !std::filesystem::is_directory(status);
+}
+
 }  // namespace
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), temp_path_(temp_name_for(path_)) {
+AtomicFile::AtomicFile(std::string path)
+    : path_(std::move(path)), direct_(is_special(path_)), temp_path_(direct_ ? path_ : temp_name_for(path_)) {
   std::error_code ec;
   PHASEGEN_CHECK(!std::filesystem::is_directory(path_, ec), "cannot write '", path_,
                  "': it is a directory");
   errno = 0;
-  stream_.open(temp_path_, std::ios::binary | std::ios::trunc);
+  // A device or pipe is written in place: it cannot be renamed onto, and holds no partial file.
+  stream_.open(temp_path_, direct_ ? std::ios::binary : std::ios::binary | std::ios::trunc);
   PHASEGEN_CHECK(stream_.is_open(), "cannot write '", path_, "': ",
                  errno ? std::strerror(errno) : "the file cannot be created");
 }
@@ -39,10 +50,13 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), temp_path_(te
 AtomicFile::~AtomicFile() {
   if (committed_) return;
   if (stream_.is_open()) stream_.close();
-  std::remove(temp_path_.c_str());
+  if (!direct_) std::remove(temp_path_.c_str());
 }
 
 void AtomicFile::commit() {
+  // Where a write already failed (a full disk while the format library wrote), errno still holds
+  // its cause: no call since has failed, or the stream would not have stopped there.
+  const int earlier_errno = stream_.fail() ? errno : 0;
   errno = 0;
   // A format library may have closed the stream itself (HepMC3 does); its state still tells
   // whether every write and the close went through.
@@ -50,11 +64,11 @@ void AtomicFile::commit() {
     stream_.flush();
     stream_.close();
   }
-  const int write_errno = errno;
+  const int write_errno = errno != 0 ? errno : earlier_errno;
   PHASEGEN_CHECK(!stream_.fail(), "writing '", path_, "' failed: ",
                  write_errno ? std::strerror(write_errno) : "an I/O error (disk full?)");
-  PHASEGEN_CHECK(std::rename(temp_path_.c_str(), path_.c_str()) == 0, "cannot move the finished file to '",
-                 path_, "': ", std::strerror(errno));
+  PHASEGEN_CHECK(direct_ || std::rename(temp_path_.c_str(), path_.c_str()) == 0,
+                 "cannot move the finished file to '", path_, "': ", std::strerror(errno));
   committed_ = true;
 }
 

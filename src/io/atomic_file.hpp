@@ -9,7 +9,8 @@ namespace phasegen::detail {
 class AtomicFile {
  public:
   /// Opens `<dir>/.<name>.tmp-<pid>-<n>` for writing; throws phasegen::Error naming `path`
-  /// if it cannot be created.
+  /// if it cannot be created. A `path` that is (or links to) a device or a named pipe, such as
+  /// /dev/null or /dev/full, is written in place instead (there is nothing to rename onto).
   explicit AtomicFile(std::string path);
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -24,6 +25,7 @@ class AtomicFile {
 
  private:
   std::string path_;
+  bool direct_ = false;  ///< written in place: a device or pipe
   std::string temp_path_;
   std::ofstream stream_;
   bool committed_ = false;
