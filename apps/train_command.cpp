@@ -378,7 +378,7 @@ void add_train_command(CLI::App& app) {
       "train", "Train a model from a run card: kind = langevin (the paper's), flow, vp, or the p-space baselines pflow, pddpm");
   cmd->add_option("--card", flags->card, "TOML run card with [model] and [train] tables; flags override it");
   cmd->add_flag("--dry-run", flags->dry_run, "Print the resolved run card and exit");
-  cmd->add_flag("--resume", flags->resume, "Continue from the checkpoint (same card, seed and threads)");
+  cmd->add_flag("--resume", flags->resume, "Continue from the checkpoint (same card, seed, threads and workers)");
   auto add = [&](const std::string& names, auto& variable, const std::string& help, std::string table,
                  std::string key) {
     flags->given.push_back({cmd->add_option(names, variable, help), {std::move(table), std::move(key)}});
