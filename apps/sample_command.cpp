@@ -122,28 +122,41 @@ void run_sample(const SampleFlags& f) {
     const auto b = static_cast<std::uint64_t>(batch_index++);
     const int parts = static_cast<int>(std::min<std::int64_t>(workers, n));
     std::vector<at::Tensor> sampled(static_cast<std::size_t>(parts));
-    run_in_parts(n, parts, [&](int part, std::int64_t, std::int64_t count) {
+    // The kept states: each part's share of the batch's first trajectory_events rows, per step.
+    std::vector<std::vector<at::Tensor>> kept(static_cast<std::size_t>(parts));
+    run_in_parts(n, parts, [&](int part, std::int64_t begin, std::int64_t count) {
       at::NoGradGuard no_grad;
       at::Generator part_gen =
           parts == 1 ? gen
                      : make_generator(stream_seed(static_cast<std::uint64_t>(f.seed), kSamplePart,
                                                   b * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part)),
                                       device);
-      // Every part's states are checked; the first part's first events are kept.
-      const std::int64_t keep = part == 0 ? std::min(count, f.trajectory_events) : 0;
-      auto keep_state = [&](std::int64_t t, const at::Tensor& events) {
+      // Every part's states are checked for exactness.
+      const std::int64_t keep = std::clamp<std::int64_t>(f.trajectory_events - begin, 0, count);
+      auto keep_state = [&, part](std::int64_t t, const at::Tensor& events) {
         const double worst = std::max(conservation_violation(events, sqrt_s).max().item<double>(),
                                       mass_violation(events, sqrt_s).max().item<double>());
         std::lock_guard<std::mutex> lock(state_mutex);
         worst_state = std::max(worst_state, worst);
-        if (keep == 0) return;
-        steps.push_back(t);
-        states.push_back(events.narrow(0, 0, keep).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
+        if (part == 0) steps.push_back(t);
+        if (keep > 0) {
+          kept[static_cast<std::size_t>(part)].push_back(
+              events.narrow(0, 0, keep).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
+        }
       };
       sampled[static_cast<std::size_t>(part)] =
           model->sample_events(*checkpoint.net, count, particles, part_gen, record ? f.trajectory_every : 0, keep_state)
               .to(at::kCPU);
     });
+    if (record) {
+      for (std::size_t i = 0; i < kept.front().size(); ++i) {
+        std::vector<at::Tensor> rows;
+        for (const auto& part : kept) {
+          if (i < part.size()) rows.push_back(part[i]);
+        }
+        states.push_back(at::cat(rows));
+      }
+    }
     return parts == 1 ? sampled.front() : at::cat(sampled);
   });
   if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(steps, at::kLong), at::stack(states, 0)});
@@ -190,7 +203,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--trajectory-every", f->trajectory_every,
                   "Also keep every k-th state of the sampling path (reverse diffusion or sampler steps), mapped to phase space");
   cmd->add_option("--trajectory-out", f->trajectory_out, "Where the states go: a .pt dict {steps, events}");
-  cmd->add_option("--trajectory-events", f->trajectory_events, "Events kept per state")->capture_default_str();
+  cmd->add_option("--trajectory-events", f->trajectory_events, "Events kept per state (the first ones of the first batch)")->capture_default_str();
   cmd->add_option("--workers", f->workers,
                   "CPU threads sampling parts of each batch side by side, one core each (0: one per CPU); "
                   "the events depend on the seed and this count")

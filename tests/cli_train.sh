@@ -51,8 +51,11 @@ cmp -s "$work/s.pt" "$work/t.pt" || fail "same seed, different samples"
 # Batches split over worker threads: reproducible for a seed and worker count, every event exact.
 for copy in a b; do
   "$PHASEGEN" sample --checkpoint "$work/tiny.ckpt" --events 300 --seed 9 --workers 3 --batch 200 \
-    --out "$work/w-$copy.pt" --out "$work/w-$copy.hepmc3" >"$work/workers.log"
+    --out "$work/w-$copy.pt" --out "$work/w-$copy.hepmc3" --trajectory-every 100 --trajectory-out "$work/wtraj.pt" \
+    --trajectory-events 150 >"$work/workers.log"
 done
+# The kept states span the parts (67 + 67 + 16 of the first batch's 200 rows).
+grep -q "6 states of 150 events every 100 steps" "$work/workers.log" || fail "trajectory across workers: $(cat "$work/workers.log")"
 cmp -s "$work/w-a.pt" "$work/w-b.pt" || fail "same seed and workers, different samples"
 grep -q "cpu, 3 workers" "$work/workers.log" || fail "the worker count is not reported"
 grep -q "workers = 3" <("$PHASEGEN" inspect "$work/w-a.hepmc3") || fail "no worker count in the run information"
