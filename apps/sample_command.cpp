@@ -70,7 +70,7 @@ void run_sample(const SampleFlags& f) {
   // (faster than one sampler over both cores' BLAS threads: docs/PERFORMANCE.md). One worker draws
   // the batches in turn from the seed's stream; more give part k of batch b its own stream
   // (seed, b, k): reproducible for a given seed and worker count.
-  const int workers = device.is_cpu() ? resolve_workers(f.workers) : 1;
+  const int workers = device.is_cpu() ? resolve_workers(f.workers, f.batch) : 1;
   const std::string& kind = checkpoint.info.model;
   // Sampler flags replace the checkpoint's settings (completed with the defaults of keys added
   // since it was written); each applies to the families that have it.
@@ -205,7 +205,8 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--trajectory-out", f->trajectory_out, "Where the states go: a .pt dict {steps, events}");
   cmd->add_option("--trajectory-events", f->trajectory_events, "Events kept per state (the first ones of the first batch)")->capture_default_str();
   cmd->add_option("--workers", f->workers,
-                  "CPU threads sampling parts of each batch side by side, one core each (0: one per CPU); "
+                  "CPU threads sampling parts of each batch side by side, one core each (0: one per CPU, at most one "
+                  "per 128 events of --batch); "
                   "the events depend on the seed and this count")
       ->capture_default_str();
   cmd->add_option("--device", f->device,

@@ -207,7 +207,7 @@ TrainOptions train_options(const CardSection& t) {
   o.device = device_from_name(t.get_string("device"));
   PHASEGEN_CHECK(t.get_int("workers") >= 0, "workers: expected a worker count >= 0 (0: one per CPU), but got ",
                  t.get_int("workers"));
-  o.workers = o.device.is_cpu() ? resolve_workers(static_cast<int>(t.get_int("workers"))) : 1;
+  o.workers = o.device.is_cpu() ? resolve_workers(static_cast<int>(t.get_int("workers")), o.batch) : 1;
   o.validate();
   return o;
 }
@@ -395,7 +395,8 @@ void add_train_command(CLI::App& app) {
       "auto (a CUDA GPU where LibTorch has CUDA and one is visible, else the CPU), cpu or cuda (default auto)", "train",
       "device");
   add("--workers", flags->workers,
-      "CPU threads training on parts of each minibatch side by side, one core each (0: one per CPU; default 0); "
+      "CPU threads training on parts of each minibatch side by side, one core each (0: one per CPU, at most "
+      "one per 128 events of the batch; default 0); "
       "the run depends on the seed and this count",
       "train", "workers");
   add("--network", flags->network, "mlp or transformer", "model", "network");

@@ -173,7 +173,7 @@ int run(int argc, char** argv) {
     else throw Error("unknown option '" + flag + "'");
   }
   if (threads > 0) at::set_num_threads(threads);  // 0: LibTorch's default (one per CPU)
-  kWorkers = resolve_workers(static_cast<int>(kWorkers));
+  kWorkers = resolve_workers(static_cast<int>(kWorkers), kBatch);
   double r = 0;
   std::string unit = "steps/s";
   if (work == "train-exact") {

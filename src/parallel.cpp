@@ -20,10 +20,11 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose, std::uint64
   return z;
 }
 
-int resolve_workers(int requested) {
+int resolve_workers(int requested, std::int64_t rows) {
   if (requested > 0) return requested;
   const unsigned cpus = std::thread::hardware_concurrency();
-  return cpus > 0 ? static_cast<int>(cpus) : 1;
+  const std::int64_t by_rows = std::max<std::int64_t>(1, rows / kMinRowsPerWorker);
+  return static_cast<int>(std::min<std::int64_t>(cpus > 0 ? cpus : 1, by_rows));
 }
 
 int blas_threads() {

@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "phasegen/error.hpp"
 #include "phasegen/models.hpp"
 #include "phasegen/observables.hpp"
+#include "phasegen/parallel.hpp"
 #include "phasegen/targets.hpp"
 #include "test_util.hpp"
 
@@ -123,6 +125,15 @@ TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedOne) {
   auto pa = a.net->parameters(), pb = b.net->parameters();
   for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(at::equal(pa[i], pb[i]));
   }
+}
+
+TEST(Workers, AutomaticCountIsOnePerCpuWithEnoughRowsEach) {
+  EXPECT_EQ(resolve_workers(3, 10), 3);  // asked for: as given
+  EXPECT_EQ(resolve_workers(0, 100), 1);
+  EXPECT_EQ(resolve_workers(0, 0), 1);
+  const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(resolve_workers(0, 1 << 20), cpus);
+  EXPECT_EQ(resolve_workers(0, 2 * kMinRowsPerWorker), std::min(cpus, 2));
 }
 
 TEST(Workers, PartsGiveTheGradientOfTheMeanLossAndKeepLossGroupsWhole) {

@@ -1,7 +1,7 @@
 // Work split over the processor's cores: independent random streams, and contiguous parts of a
 // batch run on threads of their own, each with single-threaded BLAS.
 //
-//   phasegen::run_in_parts(batch, phasegen::resolve_workers(0), [&](int part, std::int64_t begin, std::int64_t n) {
+//   phasegen::run_in_parts(batch, phasegen::resolve_workers(0, batch), [&](int part, std::int64_t begin, std::int64_t n) {
 //     at::Generator gen = phasegen::make_generator(phasegen::stream_seed(seed, purpose, part));
 //     ...  // rows [begin, begin + n) of the batch
 //   });
@@ -16,8 +16,13 @@ namespace phasegen {
 /// streams of different purposes or indices are independent and each is reproducible on its own.
 std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index);
 
-/// The worker count `requested` stands for: itself when positive, one per CPU when 0.
-int resolve_workers(int requested);
+/// Fewest rows a part gets when the worker count is chosen automatically: smaller matrix products
+/// lose more to their packing than a second core gains.
+inline constexpr std::int64_t kMinRowsPerWorker = 128;
+
+/// The worker count `requested` stands for, for batches of `rows`: itself when positive; when 0, one
+/// per CPU, but no more than one per kMinRowsPerWorker rows (and at least one).
+int resolve_workers(int requested, std::int64_t rows);
 
 /// Runs work(part, begin, count) for `parts` contiguous ranges covering [0, rows) (the first
 /// rows % parts ranges one row longer), each on a thread of its own, and waits for all. For the
