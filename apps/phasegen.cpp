@@ -5,7 +5,7 @@
 
 #include "cli_support.hpp"
 #include "commands.hpp"
-#include "phasegen/allocator.hpp"
+#include "phasegen/runtime.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/version.hpp"
 

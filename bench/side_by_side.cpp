@@ -32,7 +32,7 @@
 #include <memory>
 #include <string>
 
-#include "phasegen/allocator.hpp"
+#include "phasegen/runtime.hpp"
 #include "phasegen/diffusion.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/models.hpp"
@@ -80,12 +80,13 @@ double rate(std::int64_t repeats, const std::function<void()>& step) {
 double train_rate(QNetworkImpl& net, std::int64_t repeats, const LossFunction& loss_of) {
   torch::optim::AdamW optimizer(net.parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(1e-4));
   const at::Tensor rows = at::arange(kBatch, at::kLong);
+  const int workers = resolve_workers(static_cast<int>(kWorkers), kBatch);
   at::Generator gen = make_generator(3);
   std::uint64_t step = 0;
   return rate(repeats, [&] {
     optimizer.zero_grad();
-    loss_and_gradients(net, loss_of, rows, gen, static_cast<int>(kWorkers), 1, [&](int part) {
-      return make_generator(stream_seed(3, 7, step * static_cast<std::uint64_t>(kWorkers) + static_cast<std::uint64_t>(part)));
+    loss_and_gradients(net, loss_of, rows, gen, workers, 1, [&](int part) {
+      return make_generator(stream_seed(3, 7, step * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)));
     });
     ++step;
     clip_gradients(net.parameters(), 1.0);
@@ -140,14 +141,15 @@ double sample(const Model& model, std::int64_t events, std::int64_t repeats) {
   auto net = network(paper_mlp());
   const std::int64_t batch = std::min<std::int64_t>(events, 10000);
   std::uint64_t batch_index = 0;
+  const int workers = resolve_workers(static_cast<int>(kWorkers), batch);
   // As phasegen sample does: each batch split over the workers, a random stream per part.
   return rate(repeats, [&] {
            for (std::int64_t done = 0; done < events; done += batch) {
              const std::int64_t n = std::min(batch, events - done);
              const auto b = batch_index++;
-             run_in_parts(n, static_cast<int>(kWorkers), [&](int part, std::int64_t, std::int64_t count) {
+             run_in_parts(n, workers, [&](int part, std::int64_t, std::int64_t count) {
                at::NoGradGuard no_grad;
-               at::Generator gen = make_generator(stream_seed(4, 11, b * static_cast<std::uint64_t>(kWorkers) + static_cast<std::uint64_t>(part)));
+               at::Generator gen = make_generator(stream_seed(4, 11, b * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)));
                model.sample_events(*net, count, particles_or(3), gen);
              });
            }
@@ -173,7 +175,6 @@ int run(int argc, char** argv) {
     else throw Error("unknown option '" + flag + "'");
   }
   if (threads > 0) at::set_num_threads(threads);  // 0: LibTorch's default (one per CPU)
-  kWorkers = resolve_workers(static_cast<int>(kWorkers), kBatch);
   double r = 0;
   std::string unit = "steps/s";
   if (work == "train-exact") {

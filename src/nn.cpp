@@ -51,9 +51,16 @@ std::string NetworkOptions::description() const {
                         " heads, time embedding ", time_embedding_, ", N = ", particles_, extra);
 }
 
+namespace {
+
+// One time for the whole batch: a sampler's step, passed as one element expanded over the batch.
+bool one_time_for_the_batch(const at::Tensor& t) { return t.dim() == 1 && t.size(0) > 1 && t.stride(0) == 0; }
+
+}  // namespace
+
 at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
-  // One time for the whole batch (a sampler's step, passed as an expanded tensor): one row, expanded.
-  if (t.dim() == 1 && t.size(0) > 1 && t.stride(0) == 0) {
+  // One time for the whole batch: one row, expanded.
+  if (one_time_for_the_batch(t)) {
     return sinusoidal_embedding(t.narrow(0, 0, 1), dim).expand({t.size(0), dim});
   }
   const std::int64_t half = dim / 2;
@@ -117,8 +124,8 @@ at::Tensor MlpNetworkImpl::input(const at::Tensor& q, const at::Tensor& t) const
 
 at::Tensor MlpNetworkImpl::first_layer(const at::Tensor& q, const at::Tensor& t) const {
   const torch::nn::Linear& layer = linears_.front();
-  if (t.dim() == 1 && t.size(0) > 1 && t.stride(0) == 0) {
-    // One time for the whole batch (a sampler's step): its embedding's share of the first layer is
+  if (one_time_for_the_batch(t)) {
+    // Its embedding's share of the first layer is
     // one row, added as the bias, and the batch's product is over the 3N coordinates only.
     check_input(q, t, options_);
     const std::int64_t d = q.size(1) * q.size(2);

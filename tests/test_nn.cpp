@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "phasegen/allocator.hpp"
+#include "phasegen/runtime.hpp"
 #include "phasegen/phasespace.hpp"
 #include "test_util.hpp"
 

@@ -100,30 +100,30 @@ TEST_F(TrainTest, ASmallRunsLossFalls) {
 
 TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedOne) {
   for (const int workers : {1, 2}) {
-  SCOPED_TRACE("workers " + std::to_string(workers));
-  TrainOptions a_options = options("a.ckpt", 30), b_options = options("b.ckpt", 30);
-  a_options.workers = b_options.workers = workers;
-  Trainer straight(make_network(small()), model_.loss_function(), a_options, info());
-  std::vector<double> reference = train(straight, events_);
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    TrainOptions a_options = options("a.ckpt", 30), b_options = options("b.ckpt", 30);
+    a_options.workers = b_options.workers = workers;
+    Trainer straight(make_network(small()), model_.loss_function(), a_options, info());
+    std::vector<double> reference = train(straight, events_);
 
-  Trainer first(make_network(small()), model_.loss_function(), b_options, info());
-  std::vector<double> head;
-  first.run(events_, [&](const StepReport& r) { head.push_back(r.loss); }, [&] { return head.size() == 12; });
-  ASSERT_EQ(first.step(), 12);
-  Trainer second(make_network(small()), model_.loss_function(), b_options, info());
-  second.resume();
-  EXPECT_EQ(second.step(), 12);
-  std::vector<double> tail = train(second, events_);
-  ASSERT_EQ(tail.size(), 18u);
-  for (std::size_t i = 0; i < 12; ++i) EXPECT_EQ(head[i], reference[i]) << "step " << i + 1;
-  for (std::size_t i = 0; i < 18; ++i) EXPECT_EQ(tail[i], reference[12 + i]) << "step " << 13 + i;
-  // The final checkpoints hold the same weights.
-  Checkpoint a = load_checkpoint((dir_ / "a.ckpt").string());
-  Checkpoint b = load_checkpoint((dir_ / "b.ckpt").string());
-  EXPECT_EQ(a.step, 30);
-  EXPECT_TRUE(a.ema);
-  auto pa = a.net->parameters(), pb = b.net->parameters();
-  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(at::equal(pa[i], pb[i]));
+    Trainer first(make_network(small()), model_.loss_function(), b_options, info());
+    std::vector<double> head;
+    first.run(events_, [&](const StepReport& r) { head.push_back(r.loss); }, [&] { return head.size() == 12; });
+    ASSERT_EQ(first.step(), 12);
+    Trainer second(make_network(small()), model_.loss_function(), b_options, info());
+    second.resume();
+    EXPECT_EQ(second.step(), 12);
+    std::vector<double> tail = train(second, events_);
+    ASSERT_EQ(tail.size(), 18u);
+    for (std::size_t i = 0; i < 12; ++i) EXPECT_EQ(head[i], reference[i]) << "step " << i + 1;
+    for (std::size_t i = 0; i < 18; ++i) EXPECT_EQ(tail[i], reference[12 + i]) << "step " << 13 + i;
+    // The final checkpoints hold the same weights.
+    Checkpoint a = load_checkpoint((dir_ / "a.ckpt").string());
+    Checkpoint b = load_checkpoint((dir_ / "b.ckpt").string());
+    EXPECT_EQ(a.step, 30);
+    EXPECT_TRUE(a.ema);
+    auto pa = a.net->parameters(), pb = b.net->parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(at::equal(pa[i], pb[i]));
   }
 }
 

@@ -1,4 +1,4 @@
-#include "phasegen/allocator.hpp"
+#include "phasegen/runtime.hpp"
 
 #include <cstdlib>  // defines __GLIBC__ where the C library is glibc
 
