@@ -6,11 +6,14 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "phasegen/card.hpp"
+#include "phasegen/distributed.hpp"
 #include "phasegen/flow.hpp"
 #include "phasegen/ode.hpp"
 #include "phasegen/error.hpp"
@@ -187,7 +190,7 @@ LiftOptions lift_options(const CardSection& m) {
   return LiftOptions::fixed(m.get_double("lift_scale"));
 }
 
-TrainOptions train_options(const CardSection& t) {
+TrainOptions train_options(const CardSection& t, const std::optional<Launch>& launch) {
   TrainOptions o;
   o.batch = t.get_int("batch");
   o.epochs = t.get_int("epochs");
@@ -204,10 +207,14 @@ TrainOptions train_options(const CardSection& t) {
   o.checkpoint = t.get_string("checkpoint");
   PHASEGEN_CHECK(t.get_int("seed") >= 0, "seed: expected a seed >= 0, but got ", t.get_int("seed"));
   o.seed = static_cast<std::uint64_t>(t.get_int("seed"));
-  o.device = device_from_name(t.get_string("device"));
+  // Several processes train on the CPU (Gloo): there "auto" means the CPU.
+  const std::string device = t.get_string("device");
+  o.device = launch && device == "auto" ? at::Device(at::kCPU) : device_from_name(device);
   PHASEGEN_CHECK(t.get_int("workers") >= 0, "workers: expected a worker count >= 0 (0: one per CPU), but got ",
                  t.get_int("workers"));
-  o.workers = o.device.is_cpu() ? resolve_workers(static_cast<int>(t.get_int("workers")), o.batch) : 1;
+  o.workers = o.device.is_cpu() ? resolve_workers(static_cast<int>(t.get_int("workers")), o.batch,
+                                                  launch ? launch->local_size : 1)
+                                : 1;
   o.validate();
   return o;
 }
@@ -293,7 +300,8 @@ void run_train(TrainFlags& flags) {
   const std::string kind = model.get_string("kind");
   PHASEGEN_CHECK(train.has("data"), "data: expected a training event file (--data or the card's [train])");
   validate_model_settings(model);
-  TrainOptions options = train_options(train);
+  const std::optional<Launch> launch = launch_from_environment();
+  TrainOptions options = train_options(train, launch);
   const std::string resolved = model.to_toml() + "\n" + train.to_toml();
   NetworkOptions network_options = NetworkOptions().kind(model.get_string("network"));
   network_options.time_embedding(model.get_int("time_embedding"));
@@ -308,7 +316,14 @@ void run_train(TrainFlags& flags) {
               << resolved;
     return;
   }
-  check_writable_location(options.checkpoint);  // before training, not at the first checkpoint
+  const bool lead = !launch || launch->rank == 0;  // rank 0 reports and writes checkpoints
+  if (lead) check_writable_location(options.checkpoint);  // before training, not at the first checkpoint
+  if (launch) {
+    options.processes = ProcessGroup::connect(*launch);
+    // The machine's cores are shared by its processes: so are OpenBLAS's threads.
+    const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    set_blas_threads(std::max(1, cpus / launch->local_size));
+  }
   const std::string data_path = train.get_string("data");
   EventSet data = read_events(data_path);
   network_options.particles(data.momenta.size(1));
@@ -332,7 +347,8 @@ void run_train(TrainFlags& flags) {
   if (flags.resume) trainer.resume();
   const std::int64_t n_train =
       data.momenta.size(0) - static_cast<std::int64_t>(options.validation_fraction * data.momenta.size(0));
-  std::cout << "phasegen train: " << description << "\n"
+  std::ostringstream heading;
+  heading << "phasegen train: " << description << "\n"
             << "  network             " << network_options.description() << ", " << parameter_count(*net)
             << " parameters\n"
             << "  data                " << data_path << ": " << data.momenta.size(0) << " events, N = "
@@ -342,23 +358,34 @@ void run_train(TrainFlags& flags) {
             << (options.device.is_cpu() ? detail::concat(", ", options.workers, options.workers == 1 ? " worker" : " workers")
                                         : std::string())
             << ")"
-            << (flags.resume ? ", resuming at step " + std::to_string(trainer.step()) : std::string()) << "\n"
-            << std::flush;
-  ProgressBar bar("train", trainer.total_steps(n_train), "steps");
-  bar.set_start(trainer.step());
+            << (flags.resume ? ", resuming at step " + std::to_string(trainer.step()) : std::string()) << "\n";
+  if (launch) {
+    heading << "  processes           " << launch->size << " (" << launch->source << ", Gloo rendezvous at "
+            << launch->address << ":" << launch->port << "), batch " << options.batch << " each, "
+            << options.batch * launch->size << " per step\n";
+  }
+  if (lead) std::cout << heading.str() << std::flush;
+  std::optional<ProgressBar> bar;
+  if (lead) bar.emplace("train", trainer.total_steps(n_train), "steps");
+  if (bar) bar->set_start(trainer.step());
   const auto start = Clock::now();
   const std::int64_t first_step = trainer.step();
   TrainResult result = trainer.run(
       data.momenta,
       [&](const StepReport& r) {
-        bar.set_note("loss " + format_number(r.loss, 4) + " lr " + format_number(r.lr, 2) +
-                     (std::isnan(r.validation_loss) ? "" : " val " + format_number(r.validation_loss, 4)));
-        bar.update(r.step);
+        if (!bar) return;
+        bar->set_note("loss " + format_number(r.loss, 4) + " lr " + format_number(r.lr, 2) +
+                      (std::isnan(r.validation_loss) ? "" : " val " + format_number(r.validation_loss, 4)));
+        bar->update(r.step);
       },
       [] { return interrupt_requested(); });
-  if (!result.interrupted) bar.finish();
+  if (bar && !result.interrupted) bar->finish();
   const double seconds = seconds_since(start);
   const std::int64_t done = result.steps_done - first_step;
+  if (!lead) {
+    if (result.interrupted) throw Interrupted(detail::concat("rank ", launch->rank, ": interrupted at step ", result.steps_done));
+    return;
+  }
   std::cout << (result.interrupted ? "  interrupted at step " : "  finished at step ") << result.steps_done << " in "
             << format_number(seconds) << " s (" << format_number(done / std::max(seconds, 1e-9)) << " steps/s)\n"
             << "  last loss           " << format_number(result.last_loss, 6) << ", validation "
@@ -405,6 +432,11 @@ void add_train_command(CLI::App& app) {
       "schedule");
   add("--nfe", flags->nfe, "network evaluations per sampled event (langevin: at most the schedule's T)", "model", "nfe");
   add("--divergence", flags->divergence, "exact or hutchinson", "model", "divergence");
+  cmd->footer(
+      "Several processes (data-parallel, CPU): start one per process with torchrun's variables (RANK, WORLD_SIZE, "
+      "MASTER_ADDR, MASTER_PORT) or under srun (SLURM_PROCID, SLURM_NTASKS, and MASTER_ADDR); --batch is per "
+      "process, rank 0 prints and writes checkpoints. PHASEGEN_DISTRIBUTED_TIMEOUT: seconds to wait for the "
+      "others (default 600).");
   cmd->callback([flags] { run_train(*flags); });
 }
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make git pkg-config
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   libhepmc3-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox python3 python3-torch

@@ -20,11 +20,13 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose, std::uint64
   return z;
 }
 
-int resolve_workers(int requested, std::int64_t rows) {
+int resolve_workers(int requested, std::int64_t rows, int processes_here) {
   if (requested > 0) return requested;
   const unsigned cpus = std::thread::hardware_concurrency();
+  const std::int64_t share = std::max<std::int64_t>(1, static_cast<std::int64_t>(cpus > 0 ? cpus : 1) /
+                                                           std::max(processes_here, 1));
   const std::int64_t by_rows = std::max<std::int64_t>(1, rows / kMinRowsPerWorker);
-  return static_cast<int>(std::min<std::int64_t>(cpus > 0 ? cpus : 1, by_rows));
+  return static_cast<int>(std::min(share, by_rows));
 }
 
 int blas_threads() {

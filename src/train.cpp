@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "io/atomic_file.hpp"
+#include "phasegen/distributed.hpp"
 #include "phasegen/error.hpp"
 #include "phasegen/parallel.hpp"
 #include "phasegen/phasespace.hpp"
@@ -139,15 +140,21 @@ void TrainOptions::validate() const {
   PHASEGEN_CHECK(!checkpoint.empty(), "checkpoint: expected a checkpoint path");
   PHASEGEN_CHECK(workers >= 1, "workers: expected a worker count >= 1, but got ", workers);
   PHASEGEN_CHECK(loss_group >= 1, "loss_group: expected >= 1 rows, but got ", loss_group);
+  PHASEGEN_CHECK(!processes || device.is_cpu(), "device = ", device,
+                 ": training on several processes runs on the CPU in this version (Gloo); use device = cpu, or one "
+                 "process per run on a GPU");
 }
 
 at::Tensor loss_and_gradients(QNetworkImpl& net, const LossFunction& loss, const at::Tensor& events,
                               at::Generator& gen, int workers, std::int64_t group,
-                              const std::function<at::Generator(int part)>& part_generator) {
+                              const std::function<at::Generator(int part)>& part_generator,
+                              std::int64_t batch_rows) {
   const std::int64_t rows = events.size(0);
+  const std::int64_t whole = batch_rows > 0 ? batch_rows : rows;
+  PHASEGEN_CHECK(whole >= rows, "loss_and_gradients: a share of ", rows, " rows of a minibatch of ", whole);
   const std::int64_t groups = (rows + group - 1) / group;
   const int parts = static_cast<int>(std::min<std::int64_t>(std::max(workers, 1), groups));
-  if (parts <= 1) {
+  if (parts <= 1 && whole == rows) {
     at::Tensor value = loss(net, events, gen);
     value.backward();
     return value.detach();
@@ -162,7 +169,7 @@ at::Tensor loss_and_gradients(QNetworkImpl& net, const LossFunction& loss, const
     at::AutoGradMode graph(true);
     at::Generator part_gen = part_generator(part);
     const at::Tensor value =
-        loss(net, events.narrow(0, begin, count), part_gen) * (static_cast<double>(count) / static_cast<double>(rows));
+        loss(net, events.narrow(0, begin, count), part_gen) * (static_cast<double>(count) / static_cast<double>(whole));
     grads[static_cast<std::size_t>(part)] =
         torch::autograd::grad({value}, params, /*grad_outputs=*/{}, /*retain_graph=*/false, /*create_graph=*/false,
                               /*allow_unused=*/true);
@@ -256,7 +263,66 @@ Trainer::Trainer(std::shared_ptr<QNetworkImpl> net, LossFunction loss, TrainOpti
 
 std::int64_t Trainer::total_steps(std::int64_t train_events) const {
   if (options_.steps > 0) return options_.steps;
-  return options_.epochs * std::max<std::int64_t>(1, train_events / options_.batch);
+  return options_.epochs * std::max<std::int64_t>(1, train_events / (options_.batch * process_count()));
+}
+
+int Trainer::rank() const { return options_.processes ? options_.processes->rank() : 0; }
+
+int Trainer::process_count() const { return options_.processes ? options_.processes->size() : 1; }
+
+bool Trainer::reduce_over_processes(at::Tensor& loss, bool stop) {
+  if (!options_.processes) return stop;
+  at::NoGradGuard no_grad;
+  const std::vector<at::Tensor> params = net_->parameters();
+  // One buffer, one all-reduce: the gradients, whether each rank has each gradient (a part may
+  // leave one undefined), the loss and the stop requests.
+  const auto count = static_cast<std::int64_t>(params.size());
+  at::Tensor flags = at::zeros({count + 2}, at::kDouble);
+  std::vector<at::Tensor> pieces;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const at::Tensor& grad = params[static_cast<std::size_t>(i)].grad();
+    if (grad.defined()) flags[i] = 1.0;
+    pieces.push_back(grad.defined() ? grad.reshape(-1).to(at::kCPU, at::kDouble)
+                                    : at::zeros({params[static_cast<std::size_t>(i)].numel()}, at::kDouble));
+  }
+  flags[count] = loss.item<double>();
+  flags[count + 1] = stop ? 1.0 : 0.0;
+  pieces.push_back(flags);
+  at::Tensor buffer = at::cat(pieces).contiguous();
+  options_.processes->all_reduce_sum(buffer);
+  std::int64_t offset = 0;
+  const std::int64_t flag_offset = buffer.numel() - (count + 2);
+  const double* flag = buffer.data_ptr<double>() + flag_offset;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const at::Tensor& p = params[static_cast<std::size_t>(i)];
+    const at::Tensor sum = buffer.narrow(0, offset, p.numel()).view(p.sizes());
+    offset += p.numel();
+    if (flag[i] == 0.0) continue;
+    at::Tensor& grad = p.mutable_grad();
+    if (grad.defined()) {
+      grad.copy_(sum);
+    } else {
+      grad = sum.to(p.device(), p.scalar_type());
+    }
+  }
+  loss = at::scalar_tensor(flag[count], loss.options());
+  return flag[count + 1] > 0.0;
+}
+
+void Trainer::take_weights_of_rank_zero() {
+  if (!options_.processes) return;
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> tensors = net_->parameters();
+  tensors.insert(tensors.end(), ema_.begin(), ema_.end());
+  std::vector<at::Tensor> flat;
+  for (const auto& t : tensors) flat.push_back(t.reshape(-1).to(at::kCPU, at::kDouble));
+  at::Tensor buffer = at::cat(flat).contiguous();
+  options_.processes->broadcast(buffer, 0);
+  std::int64_t offset = 0;
+  for (auto& t : tensors) {
+    t.copy_(buffer.narrow(0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
 }
 
 double Trainer::learning_rate(std::int64_t step, std::int64_t total) const {
@@ -361,8 +427,9 @@ double Trainer::validation_loss(const at::Tensor& events) {
   at::Generator gen = make_generator(stream_seed(options_.seed, kValidation, 0), options_.device);
   double sum = 0.0;
   std::int64_t batches = 0;
-  for (std::int64_t start = 0; start < events.size(0) && batches < kValidationBatches; start += options_.batch) {
-    at::Tensor batch = events.narrow(0, start, std::min(options_.batch, events.size(0) - start));
+  const std::int64_t size = options_.batch * process_count();  // the minibatch of all processes
+  for (std::int64_t start = 0; start < events.size(0) && batches < kValidationBatches; start += size) {
+    at::Tensor batch = events.narrow(0, start, std::min(size, events.size(0) - start));
     sum += loss_(*net_, batch, gen).item<double>();
     ++batches;
   }
@@ -384,9 +451,15 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
   at::Tensor validation = all.index_select(0, order.narrow(0, 0, n_validation));
   at::Tensor train = all.index_select(0, order.narrow(0, n_validation, n - n_validation));
   const std::int64_t n_train = train.size(0);
-  PHASEGEN_CHECK(options_.batch <= n_train, "batch: expected a batch of at most the ", n_train,
-                 " training events (after holding out ", n_validation, " for validation), but got ", options_.batch);
-  const std::int64_t per_epoch = n_train / options_.batch;
+  // With R processes a minibatch has R x batch rows, rank r taking the r-th share.
+  const int ranks = process_count(), rank_index = rank();
+  const std::int64_t minibatch = options_.batch * ranks;
+  PHASEGEN_CHECK(minibatch <= n_train, "batch: expected a batch of at most the ", n_train,
+                 " training events (after holding out ", n_validation, " for validation)",
+                 ranks > 1 ? detail::concat(", over ", ranks, " processes") : std::string(), ", but got ",
+                 ranks > 1 ? detail::concat(ranks, " x ", options_.batch) : std::to_string(options_.batch));
+  const std::int64_t per_epoch = n_train / minibatch;
+  take_weights_of_rank_zero();
   const std::int64_t total = total_steps(n_train);
   TrainResult& result = curves_;
   double last_validation = result.validation_curve.empty() ? std::numeric_limits<double>::quiet_NaN()
@@ -394,6 +467,7 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
   at::Tensor permutation;
   std::int64_t permutation_epoch = -1;
   double loss_value = 0.0;
+  bool stop_asked = false;
   while (step_ < total) {
     const std::int64_t epoch = step_ / per_epoch, position = step_ % per_epoch;
     if (epoch != permutation_epoch) {
@@ -401,19 +475,29 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
       permutation = at::randperm(n_train, epoch_gen, at::kLong).to(device);
       permutation_epoch = epoch;
     }
-    at::Tensor batch = train.index_select(0, permutation.narrow(0, position * options_.batch, options_.batch));
+    at::Tensor batch = train.index_select(
+        0, permutation.narrow(0, position * minibatch + rank_index * options_.batch, options_.batch));
     at::Generator step_gen =
         make_generator(stream_seed(options_.seed, kStep, static_cast<std::uint64_t>(step_)), device);
     const double lr = learning_rate(step_, total);
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer_->zero_grad();
     const int workers = device.is_cpu() ? options_.workers : 1;
+    // Part k of rank r is part r x workers + k of the minibatch: the same stream as in one process.
+    const auto parts = static_cast<std::uint64_t>(ranks) * static_cast<std::uint64_t>(workers);
+    const auto first_part = static_cast<std::uint64_t>(rank_index) * static_cast<std::uint64_t>(workers);
     const auto step_index = static_cast<std::uint64_t>(step_);
-    at::Tensor loss = loss_and_gradients(*net_, loss_, batch, step_gen, workers, options_.loss_group, [&](int part) {
-      return make_generator(stream_seed(options_.seed, kStepPart,
-                                        step_index * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)),
-                            device);
-    });
+    at::Tensor loss = loss_and_gradients(
+        *net_, loss_, batch, step_gen, workers, options_.loss_group,
+        [&](int part) {
+          return make_generator(
+              stream_seed(options_.seed, kStepPart, step_index * parts + first_part + static_cast<std::uint64_t>(part)),
+              device);
+        },
+        minibatch);
+    // Several processes stop together: a request seen after one step travels with the next step's
+    // gradients, and every rank stops after that step.
+    const bool stop_everywhere = reduce_over_processes(loss, stop_asked);
     // Read (and checked) before this step's update: every step on the CPU, where it costs nothing;
     // on a GPU, where a read waits for the device, every kLossReadEvery steps and before every
     // validation and checkpoint, so that no checkpoint holds an update from a non-finite loss.
@@ -434,15 +518,18 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
     ++step_;
     const bool last = step_ == total;
     if (step_ % options_.validate_every == 0 || last) {
-      last_validation = n_validation > 0 ? validation_loss(validation) : std::numeric_limits<double>::quiet_NaN();
+      // Rank 0 alone: the others hold the same weights and write no checkpoint.
+      last_validation = n_validation > 0 && rank_index == 0 ? validation_loss(validation)
+                                                             : std::numeric_limits<double>::quiet_NaN();
       result.train_curve.emplace_back(step_, loss_value);
       result.validation_curve.emplace_back(step_, last_validation);
     }
     if (on_step) on_step({step_, total, loss_value, lr, last_validation});
-    const bool stop = should_stop && should_stop();
+    stop_asked = should_stop && should_stop();
+    const bool stop = ranks > 1 ? stop_everywhere : stop_asked;
     if (step_ % options_.checkpoint_every == 0 || last || stop) {
       if (!unread_losses_.empty()) loss_value = read_losses();
-      save_checkpoint();
+      if (rank_index == 0) save_checkpoint();
       last_good_checkpoint_ = step_;
     }
     if (stop) {

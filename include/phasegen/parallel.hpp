@@ -21,8 +21,9 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose, std::uint64
 inline constexpr std::int64_t kMinRowsPerWorker = 128;
 
 /// The worker count `requested` stands for, for batches of `rows`: itself when positive; when 0, one
-/// per CPU, but no more than one per kMinRowsPerWorker rows (and at least one).
-int resolve_workers(int requested, std::int64_t rows);
+/// per CPU (the CPUs shared by `processes_here` processes on this machine), but no more than one per
+/// kMinRowsPerWorker rows (and at least one).
+int resolve_workers(int requested, std::int64_t rows, int processes_here = 1);
 
 /// Runs work(part, begin, count) for `parts` contiguous ranges covering [0, rows) (the first
 /// rows % parts ranges one row longer), each on a thread of its own, and waits for all. For the

@@ -24,6 +24,8 @@
 
 namespace phasegen {
 
+class ProcessGroup;
+
 struct TrainOptions {
   std::int64_t batch = 1024;
   std::int64_t epochs = 100;           ///< used when steps == 0
@@ -48,6 +50,13 @@ struct TrainOptions {
   /// Rows of a minibatch the loss couples (the OT coupling's groups; 1 for a loss per example):
   /// the parts of a worker split are multiples of it, so that the split changes no coupling.
   std::int64_t loss_group = 1;
+  /// The processes of a data-parallel run (distributed.hpp); null: this process alone. Each of the
+  /// R processes takes `batch` rows of every minibatch of R x batch (rank r the r-th share of the
+  /// epoch's order), the gradients are summed over the processes, and rank 0 alone validates and
+  /// writes checkpoints. Every rank's random streams are the worker parts it would be in one
+  /// process with R x workers workers: R processes of W workers train exactly as one process with
+  /// batch R x batch and R x W workers.
+  std::shared_ptr<ProcessGroup> processes;
 
   void validate() const;
 };
@@ -81,9 +90,13 @@ using LossFunction = std::function<at::Tensor(QNetworkImpl& net, const at::Tenso
 /// part_generator(k), its loss is weighted by its share of the rows, and the parts' gradients are
 /// summed, in part order, into .grad: the gradient of the minibatch's mean loss. One part (workers
 /// 1, or too few rows) is loss(net, events, gen) and its backward pass, nothing else.
+/// `batch_rows` > 0 says the events are a share of a minibatch of that many rows (the rest on other
+/// processes): the parts are weighted by their share of batch_rows, and even one part draws from
+/// part_generator(0), so that the processes' sums make the minibatch's mean.
 at::Tensor loss_and_gradients(QNetworkImpl& net, const LossFunction& loss, const at::Tensor& events,
                               at::Generator& gen, int workers, std::int64_t group,
-                              const std::function<at::Generator(int part)>& part_generator);
+                              const std::function<at::Generator(int part)>& part_generator,
+                              std::int64_t batch_rows = 0);
 
 /// Progress after each step: step (1-based), total steps, training loss, learning rate, and the
 /// latest validation loss (NaN before the first).
@@ -113,10 +126,12 @@ class Trainer {
   void resume();
 
   /// Trains on `events` up to the total number of steps. `should_stop` is polled after every step:
-  /// when it returns true a checkpoint is written and the run returns with interrupted = true.
+  /// when it returns true a checkpoint is written and the run returns with interrupted = true. With
+  /// several processes every rank stops after the step following the first request on any rank.
   TrainResult run(const at::Tensor& events, const std::function<void(const StepReport&)>& on_step = {},
                   const std::function<bool()>& should_stop = {});
 
+  /// Steps of the run: options.steps, or the epochs' worth of minibatches of batch x processes.
   std::int64_t total_steps(std::int64_t train_events) const;
   std::int64_t step() const { return step_; }
 
@@ -126,6 +141,13 @@ class Trainer {
   double validation_loss(const at::Tensor& events);
   /// Reads the losses of the steps since the last read; throws for a non-finite one, naming its step.
   double read_losses();
+  /// With several processes: makes every rank's gradients and loss their sums over the ranks, and
+  /// says whether any rank asked to stop. One process: returns `stop`.
+  bool reduce_over_processes(at::Tensor& loss, bool stop);
+  /// With several processes: every rank takes rank 0's weights (and EMA weights).
+  void take_weights_of_rank_zero();
+  int rank() const;
+  int process_count() const;
 
   std::shared_ptr<QNetworkImpl> net_;
   LossFunction loss_;
