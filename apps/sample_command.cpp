@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <utility>
 
 #include "cli_support.hpp"
 #include "commands.hpp"
@@ -35,10 +36,25 @@ struct SampleFlags {
   std::int64_t trajectory_events = 10000;
   std::string device = "auto";
   int workers = 0;
+  std::string shard;
 };
 
-// The random streams of the parts of a batch sampled by several workers (see run_sample).
+// The random streams of the parts of a batch sampled by several workers (see run_sample), and the
+// seed of each shard of a sharded run.
 constexpr std::uint64_t kSamplePart = 11;
+constexpr std::uint64_t kShard = 12;
+
+// "--shard i/n": shard i (1 <= i <= n) of n; "" is the whole run (1/1).
+std::pair<std::int64_t, std::int64_t> parse_shard(const std::string& text) {
+  if (text.empty()) return {1, 1};
+  std::int64_t index = 0, count = 0;
+  char slash = 0, extra = 0;
+  std::istringstream in(text);
+  const bool ok = static_cast<bool>(in >> index >> slash >> count) && slash == '/' && !(in >> extra);
+  PHASEGEN_CHECK(ok && index >= 1 && count >= 1 && index <= count,
+                 "--shard: expected i/n with 1 <= i <= n (shard i of n), but got '", text, "'");
+  return {index, count};
+}
 
 std::vector<int> parse_ids(const std::string& text) {
   std::vector<int> ids;
@@ -63,6 +79,15 @@ void run_sample(const SampleFlags& f) {
   PHASEGEN_CHECK(f.workers >= 0, "--workers: expected a worker count >= 0, but got ", f.workers);
   PHASEGEN_CHECK(f.trajectory_events >= 1, "--trajectory-events: expected >= 1, but got ", f.trajectory_events);
   if (trajectory) check_writable_location(f.trajectory_out);  // before sampling, not after it
+  // Shard i of n draws its share of the run's --events from a seed of its own, (seed, i): shards are
+  // independent, each reproducible alone, and `phasegen merge` joins them.
+  const auto [shard, shards] = parse_shard(f.shard);
+  PHASEGEN_CHECK(f.events >= shards, "--events: the run's ", f.events, " events cannot fill ", shards,
+                 " shards (--events is the whole run's)");
+  const std::int64_t events = f.events * shard / shards - f.events * (shard - 1) / shards;
+  const std::uint64_t seed = shards > 1 ? stream_seed(static_cast<std::uint64_t>(f.seed), kShard,
+                                                      static_cast<std::uint64_t>(shard))
+                                        : static_cast<std::uint64_t>(f.seed);
 
   const at::Device device = device_from_name(f.device);
   Checkpoint checkpoint = load_checkpoint(f.checkpoint, device);
@@ -108,16 +133,23 @@ void run_sample(const SampleFlags& f) {
                           {"sampler", model->sampler_description()},
                           {"workers", std::to_string(workers)},
                           {"card", checkpoint.info.card}};
+  if (shards > 1) {
+    wopts.run.attributes.insert(wopts.run.attributes.begin() + 1,
+                                {{"shard", detail::concat(shard, "/", shards)},
+                                 {"events", std::to_string(f.events)},
+                                 {"shard_events", std::to_string(events)},
+                                 {"shard_seed", std::to_string(seed)}});
+  }
   OutputSet outputs(f.outputs, wopts);
 
-  at::Generator gen = make_generator(static_cast<std::uint64_t>(f.seed), device);
+  at::Generator gen = make_generator(seed, device);
   std::vector<std::int64_t> steps;
   std::vector<at::Tensor> states;
   double worst_state = 0.0;
   std::mutex state_mutex;
   std::int64_t batch_index = 0;
   const auto start = Clock::now();
-  const double seconds = generate_into(outputs, f.events, f.batch, "sample", [&](std::int64_t n) {
+  const double seconds = generate_into(outputs, events, f.batch, "sample", [&](std::int64_t n) {
     const bool record = trajectory && batch_index == 0;
     const auto b = static_cast<std::uint64_t>(batch_index++);
     const int parts = static_cast<int>(std::min<std::int64_t>(workers, n));
@@ -128,7 +160,7 @@ void run_sample(const SampleFlags& f) {
       at::NoGradGuard no_grad;
       at::Generator part_gen =
           parts == 1 ? gen
-                     : make_generator(stream_seed(static_cast<std::uint64_t>(f.seed), kSamplePart,
+                     : make_generator(stream_seed(seed, kSamplePart,
                                                   b * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part)),
                                       device);
       // Every part's states are checked for exactness.
@@ -160,11 +192,15 @@ void run_sample(const SampleFlags& f) {
     return parts == 1 ? sampled.front() : at::cat(sampled);
   });
   if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(steps, at::kLong), at::stack(states, 0)});
-  std::cout << "phasegen sample: " << f.events << " events from '" << f.checkpoint << "' (step " << checkpoint.step
-            << (checkpoint.ema ? ", EMA weights" : "") << "), seed " << f.seed << "\n"
+  std::cout << "phasegen sample: " << events << " events from '" << f.checkpoint << "' (step " << checkpoint.step
+            << (checkpoint.ema ? ", EMA weights" : "") << "), seed " << f.seed
+            << (shards > 1 ? detail::concat(", shard ", shard, " of ", shards, " (of ", f.events, " events; shard seed ",
+                                            seed, ")")
+                           : std::string())
+            << "\n"
             << "  model               " << description << "\n"
             << "  network             " << checkpoint.net->description() << "\n"
-            << "  sampling            " << format_number(seconds) << " s, " << format_number(f.events / seconds)
+            << "  sampling            " << format_number(seconds) << " s, " << format_number(events / seconds)
             << " events/s, " << model->sampler_description() << "\n"
             << "  device              " << device
             << (device.is_cpu() ? detail::concat(", ", workers, workers == 1 ? " worker" : " workers") : std::string())
@@ -190,7 +226,7 @@ void add_sample_command(CLI::App& app) {
   auto f = std::make_shared<SampleFlags>();
   CLI::App* cmd = app.add_subcommand("sample", "Sample events from a trained checkpoint");
   cmd->add_option("--checkpoint", f->checkpoint, "Checkpoint written by phasegen train")->required();
-  cmd->add_option("-e,--events", f->events, "Number of events")->capture_default_str();
+  cmd->add_option("-e,--events", f->events, "Number of events (of the whole run, with --shard)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
   cmd->add_option("-o,--out", f->outputs, "Output file(s): .pt, .hepmc3 (.hepmc), .lhe")->required();
   cmd->add_option("--batch", f->batch, "Events sampled together (sets the memory used)")->capture_default_str();
@@ -212,6 +248,9 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--device", f->device,
                   "auto (a CUDA GPU where LibTorch has CUDA and one is visible, else the CPU), cpu or cuda")
       ->capture_default_str();
+  cmd->add_option("--shard", f->shard,
+                  "i/n: shard i (1..n) of a run split over n jobs: its share of --events from its own random stream; "
+                  "phasegen merge joins the shard files (write them as .hepmc3, .lhe or .pt)");
   cmd->callback([f] { run_sample(*f); });
 }
 

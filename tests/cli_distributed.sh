@@ -71,9 +71,10 @@ grep -q "finished at step 40" "$work/two-0.out" || fail "rank 0 did not finish: 
 [[ $(grep "last loss" "$work/two-0.out") == $(grep "last loss" "$work/one.out") ]] ||
   fail "losses differ: $(grep "last loss" "$work/two-0.out") / $(grep "last loss" "$work/one.out")"
 for run in one two; do
-  "$PHASEGEN" sample --checkpoint "$work/$run.ckpt" --events 500 --seed 9 --out "$work/$run-events.pt" >/dev/null
+  "$PHASEGEN" sample --checkpoint "$work/$run.ckpt" --events 500 --seed 9 --out "$work/$run-events.hepmc3" >/dev/null
+  grep '^P ' "$work/$run-events.hepmc3" >"$work/$run-particles.txt"  # the events, not the run information
 done
-cmp -s "$work/one-events.pt" "$work/two-events.pt" || fail "two processes and one sample different events"
+cmp -s "$work/one-particles.txt" "$work/two-particles.txt" || fail "two processes and one sample different events"
 
 # Slurm's variables (srun) work the same way.
 ranks slurm slurm --card "$work/tiny.toml" --steps 10 --batch 64 --checkpoint "$work/slurm.ckpt"

@@ -1,5 +1,6 @@
 #include "phasegen/event_io.hpp"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <unistd.h>
 
@@ -71,6 +72,30 @@ class EventIoTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// `text` with the first `from` replaced by `to`; the test fails if there is none.
+std::string replace_once(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "no '" << from << "' to replace";
+  return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
+std::string pickled(const c10::IValue& value) {
+  const std::vector<char> bytes = torch::jit::pickle_save(value);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+// A .pt archive as LibTorch writes one, holding the pickle `pickle` and nothing else.
+std::string pt_archive(const std::string& pickle) {
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    out.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  writer.writeEndOfFile();
+  return out;
+}
+
 at::Tensor sample(std::int64_t events, std::int64_t n, double sqrt_s, std::uint64_t seed = 1) {
   at::Generator gen = make_generator(seed);
   return sample_uniform_phase_space(events, n, sqrt_s, gen);
@@ -89,13 +114,14 @@ TEST_F(EventIoTest, EveryFormatRoundTripsEventsAndRunInfo) {
     EXPECT_EQ(max_abs(back.momenta - p), 0.0) << name;
     EXPECT_NEAR(back.sqrt_s, 91.2, 1e-12);
     if (name != "e.pt") {
-      EXPECT_EQ(back.pdg_ids, o.pdg_ids) << name;
-      EXPECT_EQ(back.run.description, "test events");
-      EXPECT_EQ(back.run.seed.value_or(0), 1234u);
-      ASSERT_EQ(back.run.attributes.size(), 1u);
-      EXPECT_EQ(back.run.attributes[0].second, "[model]\nname = \"x<y & z>\"\n");
-      EXPECT_EQ(back.run.version, o.run.version);
+      EXPECT_EQ(back.pdg_ids, o.pdg_ids) << name;  // a .pt file holds momenta only
     }
+    // Every format keeps the run information (.pt in a zip record of its own).
+    EXPECT_EQ(back.run.description, "test events") << name;
+    EXPECT_EQ(back.run.seed.value_or(0), 1234u) << name;
+    ASSERT_EQ(back.run.attributes.size(), 1u) << name;
+    EXPECT_EQ(back.run.attributes[0].second, "[model]\nname = \"x<y & z>\"\n") << name;
+    EXPECT_EQ(back.run.version, o.run.version) << name;
   }
   EXPECT_EQ(listing(), (std::vector<std::string>{"e.hepmc", "e.hepmc3", "e.lhe", "e.pt"}));
 }
@@ -225,6 +251,111 @@ TEST_F(EventIoTest, WrongTensorShapesInPtFilesAreRefused) {
   const std::vector<char> none = torch::jit::pickle_save(c10::IValue(3.0));
   write_text(path("scalar.pt"), std::string(none.begin(), none.end()));
   EXPECT_ERROR_CONTAINS(read_events(path("scalar.pt")), "expected a tensor, but the file holds");
+}
+
+// Regression tests of scripts/fuzz.sh's findings: each file crashed, hung or exhausted memory in a reader
+// (mostly inside LibTorch 1.13 or libHepMC3 3.1.2) before it was checked.
+
+TEST_F(EventIoTest, DamagedPtZipArchivesAreRefused) {
+  const std::string good = pickled(at::zeros({3, 3, 4}, at::kDouble));
+  const auto pickle_entry = good.find("PK\x01\x02", good.find("PK\x01\x02") + 1);  // central entry of data.pkl
+  // Its uncompressed size set to 0xffffffff: LibTorch allocated 4 GiB and read past the file's bytes.
+  std::string huge = good;
+  huge.replace(pickle_entry + 24, 4, "\xff\xff\xff\xff");
+  write_text(path("huge.pt"), huge);
+  EXPECT_ERROR_CONTAINS(read_events(path("huge.pt")), "huge.pt' is not a readable .pt tensor file");
+  // 16 bytes inserted into the entry: LibTorch's zip reader read far past the file's bytes (a crash).
+  std::string shifted = good;
+  shifted.insert(pickle_entry + 22, std::string(16, '\xff'));
+  write_text(path("shifted.pt"), shifted);
+  EXPECT_ERROR_CONTAINS(read_events(path("shifted.pt")), "shifted.pt' is not a readable .pt tensor file");
+}
+
+TEST_F(EventIoTest, PicklesThatWouldExhaustMemoryOrUnderflowTheStackAreRefused) {
+  const std::string protocol = "\x80\x02";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      // A string claiming 2 GB: LibTorch's unpickler allocated and zeroed it before finding the pickle short.
+      {protocol + "X\xf0\xff\xff\x7f" + "abc", "a pickled string claims 2147483632 bytes"},
+      // A memo slot at 2^28: the unpickler grew its memo table to 4 GB of empty entries.
+      {protocol + "K\x01r" + std::string("\x00\x00\x00\x10", 4) + ".", "memo slot 268435456"},
+      // Opcodes taking what was never pushed: the unpickler indexed its empty stacks.
+      {protocol + "t.", "closes a mark it never set"},
+      {protocol + "K\x01R.", "takes more from its stack than it put there"},
+  };
+  for (const auto& [pickle, message] : cases) {
+    write_text(path("bad.pt"), pt_archive(pickle));
+    EXPECT_ERROR_CONTAINS(read_events(path("bad.pt")), message);
+  }
+}
+
+TEST_F(EventIoTest, PtTensorsMustFitTheRecordsHoldingTheirData) {
+  // The pickle claims 255 elements of storage and shape (5, 3, 4) where the record holds 36 doubles:
+  // LibTorch built the tensor anyway, and reading it read past the record.
+  std::string bytes = pickled(at::zeros({3, 3, 4}, at::kDouble));
+  bytes = replace_once(bytes, "cpuq\x04K$", "cpuq\x04K\xff");
+  bytes = replace_once(bytes, "K\x03K\x03K\x04", "K\x05K\x03K\x04");
+  write_text(path("overlong.pt"), bytes);
+  EXPECT_ERROR_CONTAINS(read_events(path("overlong.pt")),
+                        "sizes [5, 3, 4], strides [12, 4, 1] and offset 0 do not fit its storage of 36 elements");
+  // Stride 0: four numbers standing for a million events.
+  write_text(path("expanded.pt"), pickled(at::zeros({1, 1, 4}, at::kDouble).expand({1000000, 3, 4})));
+  EXPECT_ERROR_CONTAINS(read_events(path("expanded.pt")), "do not fit its storage of 4 elements");
+}
+
+TEST_F(EventIoTest, TrajectoryStepsMustBeAVectorOfIntegers) {
+  const at::Tensor events = sample(2, 3, 1.0).unsqueeze(0);
+  for (const at::Tensor& steps : {at::scalar_tensor(5, at::kLong), at::full({1}, NAN, at::kDouble)}) {
+    c10::Dict<std::string, at::Tensor> dict;
+    dict.insert("steps", steps);
+    dict.insert("events", events);
+    write_text(path("trajectory.pt"), pickled(c10::IValue(dict)));
+    EXPECT_ERROR_CONTAINS(read_trajectory(path("trajectory.pt")),
+                          steps.dim() == 0 ? "expected steps [S] and events [S, n, N, 4], but got [] and [1, 2, 3, 4]"
+                                           : "expected integer steps and floating-point events, but got Double");
+  }
+}
+
+TEST_F(EventIoTest, HepMC3LinesThatCrashHepMC3AreRefused) {
+  write(path("good.hepmc3"), sample(4, 3, 1.0), options(3, 1.0));
+  const std::string good = read_text(path("good.hepmc3"));
+  const std::string weight_line = good.substr(good.find("\nW 1"), good.find('\n', good.find("\nW 1") + 1) -
+                                                                      good.find("\nW 1"));
+  // Two weights where the run names one: HepMC3 threw std::logic_error, which escaped the reader.
+  write_text(path("weights.hepmc3"), replace_once(good, weight_line, "\nW 1 2"));
+  EXPECT_ERROR_CONTAINS(read_events(path("weights.hepmc3")), "cannot parse event 1 as HepMC3 Asciiv3");
+  // A line ending in a lone backslash: HepMC3's unescape() ran off the end of the string (a crash).
+  write_text(path("backslash.hepmc3"), replace_once(good, "\nA phasegen_run", "\\\nA phasegen_run"));
+  EXPECT_ERROR_CONTAINS(read_events(path("backslash.hepmc3")), "ends in a lone backslash");
+  // Attribute names longer than HepMC3's 64-byte buffer, of the run and of an event: a stack overflow.
+  const std::string name(100, 'x');
+  write_text(path("run.hepmc3"), replace_once(good, "\nA phasegen_run", "\nA " + name + " 1\nA phasegen_run"));
+  EXPECT_ERROR_CONTAINS(read_events(path("run.hepmc3")), "attribute name of at most 63 characters");
+  write_text(path("event.hepmc3"), replace_once(good, "\nU GEV MM\n", "\nU GEV MM\nA 0 " + name + " 1\n"));
+  EXPECT_ERROR_CONTAINS(read_events(path("event.hepmc3")), "attribute name of at most 63 characters");
+  write_text(path("after.hepmc3"), good + "A " + name + " 1\n");  // after the listing: the run's again
+  EXPECT_ERROR_CONTAINS(read_events(path("after.hepmc3")), "attribute name of at most 63 characters");
+  // A vertex naming a particle its event does not have: HepMC3 looked it up past the end of its list.
+  write_text(path("vertex.hepmc3"), replace_once(good, "\nV -1 0 [1,2]", "\nV -1 0 [1,99999999]"));
+  EXPECT_ERROR_CONTAINS(read_events(path("vertex.hepmc3")),
+                        "the vertex lists particle 99999999, but its event has 5 particles");
+}
+
+TEST_F(EventIoTest, DamagedLheFilesAreRefusedQuickly) {
+  write(path("good.lhe"), sample(3, 3, 1.0), options(3, 1.0));
+  const std::string good = read_text(path("good.lhe"));
+  // An unclosed quote: HepMC3's LHEF parser looped for ever.
+  write_text(path("quote.lhe"), "<LesHouchesEvents version=\"3 </init> </LesHouchesEvents>");
+  EXPECT_ERROR_CONTAINS(read_events(path("quote.lhe")), "quote.lhe' ends too early: expected an <init> block");
+  // A particle line cut short: LHEF leaked its tag tree.
+  const auto second_event = good.find("<event>", good.find("<event>") + 1);
+  const auto cut = good.find(" 0 9\n", second_event);
+  write_text(path("short.lhe"), good.substr(0, cut) + "\n" + good.substr(cut + 5));
+  EXPECT_ERROR_CONTAINS(read_events(path("short.lhe")), "short.lhe' line");
+  EXPECT_ERROR_CONTAINS(read_events(path("short.lhe")), "event 2: particle 1: expected the 13 numbers");
+  // Two billion particles claimed: LHEF sized its arrays by the claim.
+  write_text(path("many.lhe"), replace_once(good, "<event>\n    5 ", "<event>\n    2000000000 "));
+  EXPECT_ERROR_CONTAINS(read_events(path("many.lhe")),
+                        "event 1: expected NUP = 2000000000 particle lines, but particle 6 is missing");
 }
 
 }  // namespace

@@ -1,6 +1,12 @@
-// Les Houches event files (v3) through HepMC3's LHEF.h, 17 significant digits.
+// Les Houches event files (v3): written through HepMC3's LHEF.h with 17 significant digits, read by a
+// line parser of phasegen's own. LHEF's Reader (HepMC3 3.1.2) is not fit for files from elsewhere: it
+// leaks its tag tree when an event does not parse, can spend minutes on unbalanced tags, sizes its
+// arrays from counts in the file, and opens (and announces on stderr) further files that an
+// <eventfile> tag names.
 #include <HepMC3/LHEF.h>
 
+#include <array>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +21,56 @@ namespace {
 constexpr const char* kOpenTag = "<phasegen>";
 constexpr const char* kCloseTag = "</phasegen>";
 constexpr const char* kEndTag = "</LesHouchesEvents>";
+
+// Whether `line`, after leading blanks, opens the tag `tag`: "<event" matches "<event>" and
+// "<event npLO=...>", not "<eventgroup>".
+bool starts_with_tag(const std::string& line, const std::string& tag) {
+  const auto begin = line.find_first_not_of(" \t");
+  if (begin == std::string::npos || line.compare(begin, tag.size(), tag) != 0) return false;
+  const auto after = begin + tag.size();
+  return after == line.size() || !std::isalnum(static_cast<unsigned char>(line[after]));
+}
+
+// Whether the first non-blank character of `line` is '<': a tag, not numbers.
+bool is_markup(const std::string& line) {
+  const auto begin = line.find_first_not_of(" \t");
+  return begin != std::string::npos && line[begin] == '<';
+}
+
+// A file read line by line, with the line number for messages.
+class LineScanner {
+ public:
+  LineScanner(std::istream& in, std::string path) : in_(in), path_(std::move(path)) {}
+
+  /// Moves to the next line; false (and an empty line) at the end of the file.
+  bool next() {
+    if (!std::getline(in_, line_)) {
+      done_ = true;
+      line_.clear();
+      return false;
+    }
+    ++number_;
+    return true;
+  }
+  const std::string& line() const { return line_; }
+  std::int64_t number() const { return number_; }
+  bool done() const { return done_; }
+
+  /// Throws phasegen::Error naming the file and the line unless `cond` holds.
+  template <typename... Parts>
+  void check(bool cond, const Parts&... parts) const {
+    if (cond) return;
+    throw Error(done_ ? concat("'", path_, "' ends too early: ", parts...)
+                      : concat("'", path_, "' line ", number_, ": ", parts...));
+  }
+
+ private:
+  std::istream& in_;
+  std::string path_;
+  std::string line_;
+  std::int64_t number_ = 0;
+  bool done_ = false;
+};
 
 class LheWriter final : public FileEventWriter {
  public:
@@ -108,36 +164,70 @@ RawEvents read_lhe(const std::string& path) {
   PHASEGEN_CHECK(file_tail(path, 4096).find(kEndTag) != std::string::npos, "'", path,
                  "' is not a complete Les Houches event file (truncated?): it does not end with ", kEndTag);
   std::ifstream in(path);
-  EventCollector collector("'" + path + "'");
+  LineScanner scan(in, path);
   RawEvents raw;
-  try {
-    LHEF::Reader reader(in);
-    const std::string& header = reader.headerBlock;
-    const auto open = header.find(kOpenTag);
-    const auto close = header.find(kCloseTag);
-    if (open != std::string::npos && close != std::string::npos && close > open) {
-      const auto start = open + std::string(kOpenTag).size();
-      raw.run = run_info_from_text(header.substr(start, close - start));
+  EventCollector collector("'" + path + "'");
+  scan.next();
+  scan.check(scan.line().find("<LesHouchesEvents") != std::string::npos,
+             "expected a Les Houches event file, starting with <LesHouchesEvents");
+
+  // Header and init block: the run information lives between <phasegen> and </phasegen>.
+  std::string header;
+  while (scan.next() && !starts_with_tag(scan.line(), "<init")) header += scan.line() + '\n';
+  scan.check(!scan.done(), "expected an <init> block");
+  const auto open = header.find(kOpenTag);
+  const auto close = header.find(kCloseTag);
+  if (open != std::string::npos && close != std::string::npos && close > open) {
+    const auto start = open + std::string(kOpenTag).size();
+    raw.run = run_info_from_text(header.substr(start, close - start));
+  }
+  scan.check(scan.next(), "expected the beams line of the <init> block");
+  std::istringstream beams(scan.line());
+  int id = 0;
+  double number = 0.0;
+  beams >> id >> id >> number >> number >> id >> id >> id >> id >> id >> id;
+  scan.check(!beams.fail(), "expected the <init> line IDBMUP(2) EBMUP(2) PDFGUP(2) PDFSUP(2) IDWTUP NPRUP");
+  while (scan.next() && scan.line().find("</init>") == std::string::npos) {}
+  scan.check(!scan.done(), "expected </init> to close the <init> block");
+
+  std::vector<double> values;
+  std::vector<int> ids;
+  while (scan.next() && scan.line().find(kEndTag) == std::string::npos) {
+    scan.check(!starts_with_tag(scan.line(), "<eventgroup"), "expected <event>, but got <eventgroup> (not supported)");
+    if (!starts_with_tag(scan.line(), "<event")) continue;  // comments and other blocks between events
+    const std::string event = concat("event ", collector.events() + 1, ": ");
+    int particles = 0, process = 0;
+    double weight = 0, scale = 0, alpha_qed = 0, alpha_qcd = 0;
+    scan.next();
+    std::istringstream head(scan.line());
+    head >> particles >> process >> weight >> scale >> alpha_qed >> alpha_qcd;
+    scan.check(!head.fail() && particles > 0, event,
+               "expected the line NUP IDPRUP XWGTUP SCALUP AQEDUP AQCDUP with NUP > 0");
+    values.clear();
+    ids.clear();
+    // NUP is checked against the lines there are, never used to size anything beforehand.
+    for (int i = 1; i <= particles; ++i) {
+      scan.next();
+      scan.check(!scan.done() && !is_markup(scan.line()), event, "expected NUP = ", particles,
+                 " particle lines, but particle ", i, " is missing");
+      std::istringstream line(scan.line());
+      int pdg_id = 0, status = 0;
+      std::array<double, 11> rest{};  // MOTHUP(2) ICOLUP(2) PUP(5) = (px, py, pz, E, m) VTIMUP SPINUP
+      line >> pdg_id >> status;
+      for (double& x : rest) line >> x;
+      scan.check(!line.fail(), event, "particle ", i,
+                 ": expected the 13 numbers IDUP ISTUP MOTHUP(2) ICOLUP(2) PUP(5) VTIMUP SPINUP");
+      if (status != 1) continue;
+      const double* pup = rest.data() + 4;
+      values.insert(values.end(), {pup[3], pup[0], pup[1], pup[2]});
+      ids.push_back(pdg_id);
     }
-    std::vector<double> values;
-    std::vector<int> ids;
-    while (reader.readEvent()) {
-      const auto& e = reader.hepeup;
-      values.clear();
-      ids.clear();
-      for (int i = 0; i < e.NUP; ++i) {
-        if (e.ISTUP[i] != 1) continue;
-        const auto& v = e.PUP[i];
-        values.insert(values.end(), {v[3], v[0], v[1], v[2]});
-        ids.push_back(static_cast<int>(e.IDUP[i]));
-      }
-      collector.add(values, ids);
+    // Optional blocks (weights, scales, comments) up to the closing tag.
+    while (scan.line().find("</event>") == std::string::npos) {
+      scan.next();
+      scan.check(!scan.done() && !starts_with_tag(scan.line(), "<event"), event, "expected </event> to close it");
     }
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(concat("'", path, "': cannot parse as a Les Houches event file after event ",
-                       collector.events(), ": ", e.what()));
+    collector.add(values, ids);
   }
   raw.momenta = collector.momenta();
   raw.pdg_ids = collector.first_pdg_ids();
