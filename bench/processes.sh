@@ -16,7 +16,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 muon=out/demo/muon-train.pt
 [[ -f $muon ]] || { echo "processes: $muon is missing (make demo first)" >&2; exit 2; }
-port=$((20000 + RANDOM % 30000))
+# Rendezvous ports below Linux's ephemeral range (32768-60999), where the processes' own
+# connections (and those of earlier runs, in TIME_WAIT) take theirs.
+port=$((20000 + RANDOM % 12000))
 
 rate() { sed -n 's/.*finished at step .* (\([0-9.e+]*\) steps\/s).*/\1/p' "$1"; }
 loss() { sed -n 's/.*last loss *\([^,]*\),.*/\1/p' "$1"; }

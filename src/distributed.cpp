@@ -143,12 +143,22 @@ bool distributed_available() { return true; }
 
 namespace {
 
-[[noreturn]] void not_met(const Launch& launch, const std::exception& e) {
+// A rendezvous that failed: rank 0 could not serve its store (a port in use, say), or the
+// processes did not all arrive in time.
+[[noreturn]] void not_met(const Launch& launch, const std::exception& e, bool serving) {
+  const std::string why = first_line(e.what());
+  if (serving) {
+    throw Error(detail::concat("rank 0 of ", launch.size, ": cannot serve the rendezvous on port ", launch.port,
+                               why.find("Address already in use") != std::string::npos
+                                   ? " (in use: choose another MASTER_PORT)"
+                                   : "",
+                               " (", launch.source, "): ", why));
+  }
   throw Error(detail::concat("rank ", launch.rank, " of ", launch.size, ": the processes did not all meet at ",
                              launch.address, ":", launch.port, " within ", launch.timeout_s, " s (", launch.source,
                              "; is every rank started, rank 0 on that host, the port free? GLOO_SOCKET_IFNAME names "
                              "the network interface; PHASEGEN_DISTRIBUTED_TIMEOUT the wait): ",
-                             first_line(e.what())));
+                             why));
 }
 
 }  // namespace
@@ -172,10 +182,12 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const Launch& launch) {
   store.numWorkers = static_cast<std::size_t>(launch.size);
   store.waitWorkers = true;
   store.timeout = timeout;
+  const auto start = std::chrono::steady_clock::now();
   try {
     processes->impl_->store = c10::make_intrusive<c10d::TCPStore>(launch.address, store);
   } catch (const std::exception& e) {
-    not_met(launch, e);
+    // Rank 0 fails at once where it cannot listen, and only at the timeout where others are missing.
+    not_met(launch, e, launch.rank == 0 && std::chrono::steady_clock::now() - start < timeout / 2);
   }
   try {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
@@ -186,7 +198,7 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const Launch& launch) {
     processes->impl_->group =
         c10::make_intrusive<c10d::ProcessGroupGloo>(processes->impl_->store, launch.rank, launch.size, options);
   } catch (const std::exception& e) {
-    not_met(launch, e);
+    not_met(launch, e, false);
   }
   return processes;
 }

@@ -12,7 +12,9 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-port=$((20000 + RANDOM % 30000))
+# Rendezvous ports below Linux's ephemeral range (32768-60999), where the processes' own
+# connections (and those of earlier runs, in TIME_WAIT) take theirs.
+port=$((20000 + RANDOM % 12000))
 export MASTER_ADDR=127.0.0.1 PHASEGEN_DISTRIBUTED_TIMEOUT=60
 
 "$PHASEGEN" data --target muon --events 3000 --out "$work/muon.pt" >/dev/null

@@ -11,6 +11,7 @@
 
 #include <torch/serialize.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -256,6 +257,30 @@ TEST(Distributed, ARankAloneStopsAtTheTimeoutNamingTheRendezvous) {
   launch.timeout_s = 1;
   EXPECT_ERROR_CONTAINS(ProcessGroup::connect(launch),
                         "rank 1 of 2: the processes did not all meet at 127.0.0.1:" + std::to_string(launch.port));
+}
+
+TEST(Distributed, RankZeroOnAPortInUseSaysSoAtOnce) {
+  // A listening socket holds the port.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  Launch launch;
+  launch.size = 2;
+  launch.address = "127.0.0.1";
+  launch.port = ntohs(address.sin_port);
+  launch.source = "test";
+  launch.timeout_s = 30;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_ERROR_CONTAINS(ProcessGroup::connect(launch), "rank 0 of 2: cannot serve the rendezvous on port " +
+                                                           std::to_string(launch.port) +
+                                                           " (in use: choose another MASTER_PORT)");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  ::close(fd);
 }
 
 }  // namespace
