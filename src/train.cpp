@@ -275,24 +275,26 @@ bool Trainer::reduce_over_processes(at::Tensor& loss, bool stop) {
   at::NoGradGuard no_grad;
   const std::vector<at::Tensor> params = net_->parameters();
   // One buffer, one all-reduce: the gradients, whether each rank has each gradient (a part may
-  // leave one undefined), the loss and the stop requests.
+  // leave one undefined), the loss and the stop requests; in the gradients' type (two ranks' sums
+  // are then the sums one process makes of its two parts, to the bit).
   const auto count = static_cast<std::int64_t>(params.size());
-  at::Tensor flags = at::zeros({count + 2}, at::kDouble);
+  const at::ScalarType type = params.front().scalar_type();
+  std::vector<double> flags(static_cast<std::size_t>(count) + 2, 0.0);
   std::vector<at::Tensor> pieces;
   for (std::int64_t i = 0; i < count; ++i) {
     const at::Tensor& grad = params[static_cast<std::size_t>(i)].grad();
-    if (grad.defined()) flags[i] = 1.0;
-    pieces.push_back(grad.defined() ? grad.reshape(-1).to(at::kCPU, at::kDouble)
-                                    : at::zeros({params[static_cast<std::size_t>(i)].numel()}, at::kDouble));
+    if (grad.defined()) flags[static_cast<std::size_t>(i)] = 1.0;
+    pieces.push_back(grad.defined() ? grad.reshape(-1).to(at::kCPU, type)
+                                    : at::zeros({params[static_cast<std::size_t>(i)].numel()}, type));
   }
-  flags[count] = loss.item<double>();
-  flags[count + 1] = stop ? 1.0 : 0.0;
-  pieces.push_back(flags);
+  flags[static_cast<std::size_t>(count)] = loss.item<double>();
+  flags[static_cast<std::size_t>(count) + 1] = stop ? 1.0 : 0.0;
+  pieces.push_back(at::tensor(flags, at::kDouble).to(type));
   at::Tensor buffer = at::cat(pieces).contiguous();
   options_.processes->all_reduce_sum(buffer);
   std::int64_t offset = 0;
-  const std::int64_t flag_offset = buffer.numel() - (count + 2);
-  const double* flag = buffer.data_ptr<double>() + flag_offset;
+  const at::Tensor reduced_flags = buffer.narrow(0, buffer.numel() - (count + 2), count + 2).to(at::kDouble);
+  const double* flag = reduced_flags.data_ptr<double>();
   for (std::int64_t i = 0; i < count; ++i) {
     const at::Tensor& p = params[static_cast<std::size_t>(i)];
     const at::Tensor sum = buffer.narrow(0, offset, p.numel()).view(p.sizes());
