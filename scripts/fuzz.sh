@@ -24,25 +24,7 @@ cxx=${CXX_FUZZ:-clang++-14}
 phasegen=${PHASEGEN:-build/apps/phasegen}
 seeds=fuzz/corpus
 
-
-packages=(clang-14 libclang-rt-14-dev cmake make libtorch-dev libhepmc3-dev)
-missing=()
-for pkg in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
-done
-if ((${#missing[@]} > 0)); then
-  echo "fuzz: installing ${missing[*]}"
-  sudo=""
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null || { echo "fuzz: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-    sudo="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${missing[@]}"
-fi
-
+scripts/install-deps.sh clang-14 libclang-rt-14-dev cmake make libtorch-dev libhepmc3-dev
 cmake -S fuzz -B "$build" -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
 cmake --build "$build" -j "${JOBS:-$(nproc)}"
 

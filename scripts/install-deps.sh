@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs every Debian package phasegen needs to build, test and run. Idempotent: it asks apt
-# only for what is missing, so a machine that has everything is left untouched.
+# Installs every Debian package phasegen needs to build, test and run, or with arguments those
+# packages (scripts/fuzz.sh asks for clang's). Idempotent: it asks apt only for what is missing, so a
+# machine that has everything is left untouched.
+#
+# usage: scripts/install-deps.sh [PACKAGE...]
 set -euo pipefail
 
 packages=(
@@ -11,6 +14,7 @@ packages=(
   gnuplot-nox python3 python3-torch
   chromium
 )
+(($# == 0)) || packages=("$@")
 
 missing=()
 for pkg in "${packages[@]}"; do

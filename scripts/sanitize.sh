@@ -4,8 +4,8 @@
 # and the other libraries as installed. Any report fails the test that triggered it.
 #
 # usage: scripts/sanitize.sh [CTEST-REGEX]   (default: every test; e.g. 'RamboMap|EventIo|cli_')
-# Measured 2026-11-24 on the 2-core development machine: build about 15 minutes, all 139 tests pass
-# in about 4 minutes.
+# Measured 2026-11-24 on the 2-core development machine: build about 15 minutes from scratch; all 151
+# tests (with the two-process and fuzz-regression ones) pass in about 4 minutes.
 #   Environment: BUILD (build-asan), JOBS (one per CPU).
 set -euo pipefail
 build=${BUILD:-build-asan}
