@@ -4,7 +4,9 @@
 #include <chrono>
 #include <stdexcept>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace phasegen::cli {
 
@@ -65,6 +67,10 @@ void check_writable_location(const std::string& path);
 std::string format_number(double value, int digits = 3);
 /// "12.3 MB" for a file size in bytes.
 std::string format_bytes(std::uintmax_t bytes);
+
+/// The (i, n) of "i/n" with 1 <= i <= n, a shard of a sampling run (sample --shard, merge); nullopt
+/// for any other text.
+std::optional<std::pair<std::int64_t, std::int64_t>> shard_position(const std::string& text);
 
 }  // namespace phasegen::cli
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "cli_support.hpp"
 #include "commands.hpp"
@@ -63,12 +64,10 @@ ShardFile read_shard(const std::string& path) {
                                 ? "a .pt file written before phasegen kept run information in .pt files"
                                 : "written by phasegen sample --shard i/n",
                  ")");
-  const std::size_t slash = position.find('/');
-  PHASEGEN_CHECK(slash != std::string::npos, "'", path, "': its run information has shard = '", position,
-                 "', not i/n");
-  shard.index = whole_number(position.substr(0, slash), "shard", path);
-  shard.count = whole_number(position.substr(slash + 1), "shard", path);
-  PHASEGEN_CHECK(shard.index >= 1 && shard.index <= shard.count, "'", path, "': shard ", position, " is not one of 1..n");
+  const auto index_count = shard_position(position);
+  PHASEGEN_CHECK(index_count, "'", path, "': its run information has shard = '", position,
+                 "', not i/n with 1 <= i <= n");
+  std::tie(shard.index, shard.count) = *index_count;
   shard.events = set.momenta.size(0);
   shard.particles = set.momenta.size(1);
   PHASEGEN_CHECK(whole_number(attribute(run, "shard_events"), "shard_events", path) == shard.events, "'", path,

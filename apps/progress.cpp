@@ -138,4 +138,13 @@ std::string format_bytes(std::uintmax_t bytes) {
   return format_number(value, 3) + " " + units[unit];
 }
 
+std::optional<std::pair<std::int64_t, std::int64_t>> shard_position(const std::string& text) {
+  std::int64_t index = 0, count = 0;
+  char slash = 0, extra = 0;
+  std::istringstream in(text);
+  const bool ok = static_cast<bool>(in >> index >> slash >> count) && slash == '/' && !(in >> extra);
+  if (!ok || index < 1 || index > count) return std::nullopt;
+  return std::make_pair(index, count);
+}
+
 }  // namespace phasegen::cli

@@ -47,13 +47,9 @@ constexpr std::uint64_t kShard = 12;
 // "--shard i/n": shard i (1 <= i <= n) of n; "" is the whole run (1/1).
 std::pair<std::int64_t, std::int64_t> parse_shard(const std::string& text) {
   if (text.empty()) return {1, 1};
-  std::int64_t index = 0, count = 0;
-  char slash = 0, extra = 0;
-  std::istringstream in(text);
-  const bool ok = static_cast<bool>(in >> index >> slash >> count) && slash == '/' && !(in >> extra);
-  PHASEGEN_CHECK(ok && index >= 1 && count >= 1 && index <= count,
-                 "--shard: expected i/n with 1 <= i <= n (shard i of n), but got '", text, "'");
-  return {index, count};
+  const auto position = shard_position(text);
+  PHASEGEN_CHECK(position, "--shard: expected i/n with 1 <= i <= n (shard i of n), but got '", text, "'");
+  return *position;
 }
 
 std::vector<int> parse_ids(const std::string& text) {
