@@ -40,7 +40,10 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_draw_;
 };
 
-/// A run stopped by Ctrl-C after saving its state: exit code 130 with this message.
+/// The exit code of a run stopped by Ctrl-C or SIGTERM (the shell's code for SIGINT).
+inline constexpr int kInterruptedExit = 130;
+
+/// A run stopped by Ctrl-C after saving its state: exit code kInterruptedExit with this message.
 class Interrupted : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -13,7 +13,6 @@ namespace {
 
 constexpr int kUserError = 2;
 constexpr int kInternalError = 1;
-constexpr int kInterrupted = 130;  // the shell's code for SIGINT
 
 int fail(const std::string& message, int code) {
   std::cerr << "phasegen: error: " << message << std::endl;
@@ -54,7 +53,7 @@ int main(int argc, char** argv) {
     return fail(std::string(e.what()) + " (see phasegen --help)", kUserError);
   } catch (const phasegen::cli::Interrupted& e) {
     std::cerr << "phasegen: " << e.what() << std::endl;
-    return kInterrupted;
+    return phasegen::cli::kInterruptedExit;
   } catch (const phasegen::Error& e) {
     return fail(e.what(), kUserError);
   } catch (const std::exception& e) {

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -190,6 +193,52 @@ LiftOptions lift_options(const CardSection& m) {
   return LiftOptions::fixed(m.get_double("lift_scale"));
 }
 
+// The rendezvous waits until every rank has started, up to the timeout: after a few seconds rank 0
+// says where it waits and for what, and Ctrl-C (or Slurm's SIGTERM) ends the wait at once, since
+// nothing has been written yet.
+std::shared_ptr<ProcessGroup> meet_the_other_processes(const Launch& launch, bool lead) {
+  constexpr double kNoticeAfterSeconds = 5;
+  std::mutex mutex;
+  std::condition_variable met;
+  bool done = false;
+  std::thread watcher([&] {
+    const Clock::time_point start = Clock::now();
+    bool told = false;
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!met.wait_for(lock, std::chrono::milliseconds(100), [&] { return done; })) {
+      if (interrupt_requested()) {
+        std::cerr << "phasegen: rank " << launch.rank << " of " << launch.size
+                  << ": interrupted while waiting for the other processes" << std::endl;
+        std::_Exit(kInterruptedExit);
+      }
+      if (lead && !told && seconds_since(start) >= kNoticeAfterSeconds) {
+        told = true;
+        std::cerr << "phasegen: rank 0 of " << launch.size << ": waiting at " << launch.address << ":" << launch.port
+                  << " for the other " << launch.size - 1 << " rank(s) to start (" << launch.source << "; up to "
+                  << launch.timeout_s << " s"
+                  << (launch.source == "Slurm variables" ? "; srun starts one per task" : "")
+                  << "; Ctrl-C stops)" << std::endl;
+      }
+    }
+  });
+  const auto finish = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      done = true;
+    }
+    met.notify_one();
+    watcher.join();
+  };
+  try {
+    std::shared_ptr<ProcessGroup> group = ProcessGroup::connect(launch);
+    finish();
+    return group;
+  } catch (...) {
+    finish();
+    throw;
+  }
+}
+
 TrainOptions train_options(const CardSection& t, const std::optional<Launch>& launch) {
   TrainOptions o;
   o.batch = t.get_int("batch");
@@ -319,7 +368,7 @@ void run_train(TrainFlags& flags) {
   const bool lead = !launch || launch->rank == 0;  // rank 0 reports and writes checkpoints
   if (lead) check_writable_location(options.checkpoint);  // before training, not at the first checkpoint
   if (launch) {
-    options.processes = ProcessGroup::connect(*launch);
+    options.processes = meet_the_other_processes(*launch, lead);
     // The machine's cores are shared by its processes: so are OpenBLAS's threads.
     const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     set_blas_threads(std::max(1, cpus / launch->local_size));
@@ -436,7 +485,7 @@ void add_train_command(CLI::App& app) {
       "Several processes (data-parallel, CPU): start one per process with torchrun's variables (RANK, WORLD_SIZE, "
       "MASTER_ADDR, MASTER_PORT) or under srun (SLURM_PROCID, SLURM_NTASKS, and MASTER_ADDR); --batch is per "
       "process, rank 0 prints and writes checkpoints. PHASEGEN_DISTRIBUTED_TIMEOUT: seconds to wait for the "
-      "others (default 600).");
+      "others (default 600); rank 0 says after 5 s that it waits, and Ctrl-C ends the wait.");
   cmd->callback([flags] { run_train(*flags); });
 }
 

@@ -93,6 +93,27 @@ grep -q "rank 1 of 2: the processes did not all meet at 127.0.0.1:$port within 2
   fail "alone: $(cat "$work/alone.err")"
 [[ ! -e $work/alone.ckpt ]] || fail "alone: a checkpoint was written"
 
+# Rank 0 waiting for a rank that never starts (a Slurm batch script without srun, say): after a few
+# seconds it says where and for what it waits, and Ctrl-C ends the wait at once with exit 130.
+port=$((port + 1))
+env -u WORLD_SIZE -u RANK SLURM_PROCID=0 SLURM_NTASKS=2 MASTER_PORT=$port \
+  "$PHASEGEN" train --card "$work/tiny.toml" --checkpoint "$work/waits.ckpt" >"$work/waits.out" 2>"$work/waits.err" &
+pids=($!)
+for _ in $(seq 1 300); do
+  grep -q "waiting" "$work/waits.err" && break
+  sleep 0.1
+done
+grep -q "phasegen: rank 0 of 2: waiting at 127.0.0.1:$port for the other 1 rank(s) to start (Slurm variables; up to 60 s; srun" \
+  "$work/waits.err" || fail "waiting rank 0 does not say so: $(cat "$work/waits.err")"
+kill -INT "${pids[0]}"
+status=0
+wait "${pids[0]}" || status=$?
+pids=()
+[[ $status -eq 130 ]] || fail "Ctrl-C while waiting: exit $status: $(cat "$work/waits.err")"
+grep -q "phasegen: rank 0 of 2: interrupted while waiting for the other processes" "$work/waits.err" ||
+  fail "Ctrl-C while waiting: $(cat "$work/waits.err")"
+[[ ! -s $work/waits.out && ! -e $work/waits.ckpt ]] || fail "Ctrl-C while waiting: output or checkpoint written"
+
 # A rank killed: the other stops at its next all-reduce with one line, exit 2.
 ranks dies torchrun --card "$work/tiny.toml" --steps 100000 --batch 64 --checkpoint "$work/dies.ckpt"
 for _ in $(seq 1 600); do
