@@ -78,6 +78,15 @@ ShardFile read_shard(const std::string& path) {
   return shard;
 }
 
+// The attributes every shard of the run must share.
+std::map<std::string, std::string> common_attributes(const RunInfo& run) {
+  std::map<std::string, std::string> common;
+  for (const auto& [k, v] : run.attributes) {
+    if (!kPerShard.count(k)) common[k] = v;
+  }
+  return common;
+}
+
 // The first difference between two shards' descriptions of the run ("" when they agree).
 std::string difference(const ShardFile& a, const ShardFile& b) {
   const RunInfo &x = a.header.run, &y = b.header.run;
@@ -87,13 +96,7 @@ std::string difference(const ShardFile& a, const ShardFile& b) {
   if (a.particles != b.particles) return "particle count";
   if (std::abs(a.header.sqrt_s - b.header.sqrt_s) > 1e-9 * a.header.sqrt_s) return "sqrt_s";
   if (a.header.pdg_ids != b.header.pdg_ids) return "PDG ids";
-  std::map<std::string, std::string> ax, by;
-  for (const auto& [k, v] : x.attributes) {
-    if (!kPerShard.count(k)) ax[k] = v;
-  }
-  for (const auto& [k, v] : y.attributes) {
-    if (!kPerShard.count(k)) by[k] = v;
-  }
+  const std::map<std::string, std::string> ax = common_attributes(x), by = common_attributes(y);
   for (const auto& [k, v] : ax) {
     auto it = by.find(k);
     if (it == by.end() || it->second != v) return "'" + k + "'";
