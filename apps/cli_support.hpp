@@ -61,6 +61,9 @@ void configure_threads(Workload workload);
 /// Installs SIGINT/SIGTERM handlers that only raise a flag; long loops poll it.
 void install_interrupt_handler();
 bool interrupt_requested();
+/// The one interrupt path of every command: throws Interrupted(message) (exit code 130) once
+/// Ctrl-C or SIGTERM has been seen.
+void check_interrupt(const std::string& message);
 
 /// Throws phasegen::Error unless a file can be created at `path` (its directory exists and is
 /// writable): checked before long work whose result would otherwise be lost.

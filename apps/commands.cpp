@@ -10,10 +10,10 @@
 
 #include "cli_support.hpp"
 #include "output_set.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
-#include "phasegen/observables.hpp"
-#include "phasegen/phasespace.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/phasespace.hpp"
 
 namespace phasegen::cli {
 

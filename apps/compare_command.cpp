@@ -10,11 +10,11 @@
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "judged_sets.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/evaluate.hpp"
-#include "phasegen/event_io.hpp"
-#include "phasegen/observables.hpp"
-#include "phasegen/stats.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/eval/evaluate.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/eval/stats.hpp"
 
 namespace phasegen::cli {
 
@@ -63,7 +63,7 @@ void run_compare(const CompareFlags& flags) {
   if (flags.floor) std::printf("  | floor: %8s %8s %9s %9s", "W1", "KS D", "KS p", "chi2/ndf");
   std::printf("\n");
   for (const auto& o : chosen) {
-    PHASEGEN_CHECK(!interrupt_requested(), "interrupted");
+    check_interrupt("interrupted (compare)");
     at::Tensor a = o.compute(truth.momenta, sqrt_s);
     at::Tensor b = o.compute(samples.momenta, sqrt_s);
     std::string name = o.name + (o.unit.empty() ? "" : " [" + o.unit + "]");

@@ -8,11 +8,11 @@
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "output_set.hpp"
-#include "phasegen/card.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
-#include "phasegen/phasespace.hpp"
-#include "phasegen/targets.hpp"
+#include "phasegen/io/card.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/physics/targets.hpp"
 
 namespace phasegen::cli {
 

@@ -16,12 +16,13 @@
 #include "commands.hpp"
 #include "judged_sets.hpp"
 #include "plots.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/evaluate.hpp"
-#include "phasegen/event_io.hpp"
-#include "phasegen/observables.hpp"
-#include "phasegen/phasespace.hpp"
-#include "phasegen/train.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/eval/evaluate.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/core/random.hpp"
+#include "phasegen/training/checkpoint.hpp"
 
 namespace phasegen::cli {
 
@@ -144,7 +145,7 @@ std::string label_of(const std::string& path) { return std::filesystem::path(pat
 
 // Every figure of the evaluation into DIR/plots; returns the image paths relative to DIR.
 std::vector<std::string> draw_plots(const EvalFlags& flags, const EventSet& truth, const std::vector<JudgedSet>& sets,
-                                    const std::vector<std::string>& labels, const std::optional<Checkpoint>& checkpoint,
+                                    const std::vector<std::string>& labels, const std::optional<CheckpointRecord>& checkpoint,
                                     const std::optional<Trajectory>& trajectory) {
   Plotter plotter((std::filesystem::path(flags.out) / "plots").string());
   const std::int64_t particles = truth.momenta.size(1);
@@ -156,7 +157,7 @@ std::vector<std::string> draw_plots(const EvalFlags& flags, const EventSet& trut
   // Flat phase space as the no-model reference, as many events as the largest set (at most 100k).
   std::int64_t flat_events = 0;
   for (const auto& set : sets) flat_events = std::max(flat_events, set.events.momenta.size(0));
-  at::Generator gen = make_generator(static_cast<std::uint64_t>(flags.seed) + 1000);
+  at::Generator gen = stream_generator(static_cast<std::uint64_t>(flags.seed), Stream::kEvalFlat, 0);
   const at::Tensor flat = sample_uniform_phase_space(std::min<std::int64_t>(flat_events, 100000), particles, sqrt_s, gen);
   const std::vector<std::string> names = flags.observables.empty() ? default_plotted(particles) : flags.observables;
   for (const auto& observable : choose_observables(particles, names)) {
@@ -180,7 +181,7 @@ std::vector<std::string> draw_plots(const EvalFlags& flags, const EventSet& trut
       for (const auto& [step, loss] : curve) out.emplace_back(static_cast<double>(step), loss);
       return out;
     };
-    keep(plotter.curves("loss", "training of " + flags.checkpoint + " (" + checkpoint->info.model + ")", "step",
+    keep(plotter.curves("loss", "training of " + flags.checkpoint, "step",
                         "loss", {{"training", points(checkpoint->train_curve)}, {"validation", points(checkpoint->validation_curve)}}));
   }
   if (trajectory) {
@@ -248,8 +249,8 @@ void run_eval(const EvalFlags& flags) {
     labels.push_back(flags.labels.empty() ? label_of(flags.samples[k]) : flags.labels[k]);
   }
 
-  std::optional<Checkpoint> checkpoint;
-  if (!flags.checkpoint.empty()) checkpoint = load_checkpoint(flags.checkpoint);
+  std::optional<CheckpointRecord> checkpoint;
+  if (!flags.checkpoint.empty()) checkpoint = CheckpointReader(flags.checkpoint).record();
   std::optional<Trajectory> trajectory;
   if (!flags.trajectory.empty()) {
     trajectory = read_trajectory(flags.trajectory, ropts);
@@ -285,7 +286,7 @@ void run_eval(const EvalFlags& flags) {
   std::vector<std::pair<std::string, std::string>> json_sets;
   std::string json_samples = "[";
   for (std::size_t k = 0; k < sets.size(); ++k) {
-    PHASEGEN_CHECK(!interrupt_requested(), "interrupted");
+    check_interrupt("interrupted (eval); no output was written");
     const at::Tensor& p = sets[k].events.momenta;
     const std::int64_t m = std::min(p.size(0), half);
     say("\nsamples '%s' (%s): %lld events%s\n", flags.samples[k].c_str(), labels[k].c_str(),
@@ -371,12 +372,12 @@ void run_eval(const EvalFlags& flags) {
   write_text_file(json_path, json + "\n");
   write_text_file((std::filesystem::path(flags.out) / "eval.txt").string(), g_printed);
   // The run card of the checkpoint, for the report.
-  if (checkpoint && !checkpoint->info.card.empty()) {
+  if (checkpoint && !checkpoint->card.empty()) {
     const std::filesystem::path cards = std::filesystem::path(flags.out) / "cards";
     std::filesystem::create_directories(cards, ec);
     write_text_file((cards / (std::filesystem::path(flags.checkpoint).stem().string() + ".toml")).string(),
                     "# resolved run card of " + flags.checkpoint + " (step " + std::to_string(checkpoint->step) +
-                        ")\n" + checkpoint->info.card);
+                        ")\n" + checkpoint->card);
   }
   std::printf("\nwritten %s and eval.txt beside it\n", json_path.c_str());
   std::fflush(stdout);

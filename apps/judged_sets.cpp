@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "phasegen/error.hpp"
+#include "phasegen/core/error.hpp"
 
 namespace phasegen::cli {
 

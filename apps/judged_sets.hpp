@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "phasegen/event_io.hpp"
-#include "phasegen/observables.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/physics/observables.hpp"
 
 namespace phasegen::cli {
 

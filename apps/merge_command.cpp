@@ -12,8 +12,8 @@
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "output_set.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
 
 namespace phasegen::cli {
 
@@ -174,7 +174,7 @@ void run_merge(const MergeFlags& f) {
   ProgressBar bar("merge", total, "events");
   std::int64_t done = 0;
   for (const auto& s : shards) {
-    PHASEGEN_CHECK(!interrupt_requested(), "interrupted after ", done, " events; no output was written");
+    check_interrupt(detail::concat("interrupted after ", done, " events; no output was written"));
     outputs.write(read_events(s.path).momenta);
     done += s.events;
     bar.update(done);

@@ -5,8 +5,8 @@
 #include <ostream>
 
 #include "cli_support.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/observables.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/physics/observables.hpp"
 
 namespace phasegen::cli {
 
@@ -53,8 +53,7 @@ double generate_into(OutputSet& outputs, std::int64_t events, std::int64_t chunk
   ProgressBar bar(label, events, "events");
   double seconds = 0.0;
   for (std::int64_t done = 0; done < events;) {
-    PHASEGEN_CHECK(!interrupt_requested(), "interrupted after ", done, " events (", label,
-                   "); no output was written");
+    check_interrupt(detail::concat("interrupted after ", done, " events (", label, "); no output was written"));
     const std::int64_t n = std::min(chunk, events - done);
     const auto start = Clock::now();
     at::Tensor p = draw(n);

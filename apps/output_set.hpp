@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "phasegen/event_io.hpp"
+#include "phasegen/io/event_io.hpp"
 
 namespace phasegen::cli {
 

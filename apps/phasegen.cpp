@@ -5,8 +5,8 @@
 
 #include "cli_support.hpp"
 #include "commands.hpp"
-#include "phasegen/runtime.hpp"
-#include "phasegen/error.hpp"
+#include "phasegen/core/runtime.hpp"
+#include "phasegen/core/error.hpp"
 #include "phasegen/version.hpp"
 
 namespace {
@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
     return phasegen::cli::kInterruptedExit;
   } catch (const phasegen::Error& e) {
     return fail(e.what(), kUserError);
+  } catch (const phasegen::InternalError& e) {
+    return fail(std::string("internal error (a bug in phasegen; please report it): ") + e.what(), kInternalError);
   } catch (const std::exception& e) {
     std::string what = e.what();
     return fail("internal error: " + what.substr(0, what.find('\n')), kInternalError);

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
 
 namespace phasegen::cli {
 

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "cli_support.hpp"
-#include "phasegen/error.hpp"
+#include "phasegen/core/error.hpp"
 
 namespace phasegen::cli {
 
@@ -113,6 +113,10 @@ void install_interrupt_handler() {
 }
 
 bool interrupt_requested() { return g_interrupted != 0; }
+
+void check_interrupt(const std::string& message) {
+  if (interrupt_requested()) throw Interrupted(message);
+}
 
 void check_writable_location(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();

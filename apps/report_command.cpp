@@ -10,8 +10,8 @@
 
 #include "cli_support.hpp"
 #include "commands.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
 
 namespace phasegen::cli {
 

@@ -9,12 +9,12 @@
 #include "cli_support.hpp"
 #include "commands.hpp"
 #include "output_set.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
-#include "phasegen/models.hpp"
-#include "phasegen/observables.hpp"
-#include "phasegen/parallel.hpp"
-#include "phasegen/train.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/core/parallel.hpp"
+#include "phasegen/core/random.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/models/model.hpp"
+#include "phasegen/training/train.hpp"
 
 namespace phasegen::cli {
 
@@ -39,25 +39,12 @@ struct SampleFlags {
   std::string shard;
 };
 
-// The random streams of the parts of a batch sampled by several workers (see run_sample), and the
-// seed of each shard of a sharded run.
-constexpr std::uint64_t kSamplePart = 11;
-constexpr std::uint64_t kShard = 12;
-
 // "--shard i/n": shard i (1 <= i <= n) of n; "" is the whole run (1/1).
 std::pair<std::int64_t, std::int64_t> parse_shard(const std::string& text) {
   if (text.empty()) return {1, 1};
   const auto position = shard_position(text);
   PHASEGEN_CHECK(position, "--shard: expected i/n with 1 <= i <= n (shard i of n), but got '", text, "'");
   return *position;
-}
-
-std::vector<int> parse_ids(const std::string& text) {
-  std::vector<int> ids;
-  std::istringstream in(text);
-  int id;
-  while (in >> id) ids.push_back(id);
-  return ids;
 }
 
 void run_sample(const SampleFlags& f) {
@@ -75,34 +62,21 @@ void run_sample(const SampleFlags& f) {
   PHASEGEN_CHECK(f.workers >= 0, "--workers: expected a worker count >= 0, but got ", f.workers);
   PHASEGEN_CHECK(f.trajectory_events >= 1, "--trajectory-events: expected >= 1, but got ", f.trajectory_events);
   if (trajectory) check_writable_location(f.trajectory_out);  // before sampling, not after it
-  // Shard i of n draws its share of the run's --events from a seed of its own, (seed, i): shards are
-  // independent, each reproducible alone, and `phasegen merge` joins them.
   const auto [shard, shards] = parse_shard(f.shard);
   PHASEGEN_CHECK(f.events >= shards, "--events: the run's ", f.events, " events cannot fill ", shards,
                  " shards (--events is the whole run's)");
-  const std::int64_t events = f.events * shard / shards - f.events * (shard - 1) / shards;
-  const std::uint64_t seed = shards > 1 ? stream_seed(static_cast<std::uint64_t>(f.seed), kShard,
-                                                      static_cast<std::uint64_t>(shard))
-                                        : static_cast<std::uint64_t>(f.seed);
 
   const at::Device device = device_from_name(f.device);
-  Checkpoint checkpoint = load_checkpoint(f.checkpoint, device);
-  // On the CPU each batch is split over `workers` threads, one core and single-threaded BLAS each
-  // (faster than one sampler over both cores' BLAS threads: docs/PERFORMANCE.md). One worker draws
-  // the batches in turn from the seed's stream; more give part k of batch b its own stream
-  // (seed, b, k): reproducible for a given seed and worker count.
-  const int workers = device.is_cpu() ? resolve_workers(f.workers, f.batch) : 1;
-  const std::string& kind = checkpoint.info.model;
-  // Sampler flags replace the checkpoint's settings (completed with the defaults of keys added
-  // since it was written); each applies to the families that have it.
-  const std::string settings = model_from_settings(kind, checkpoint.info.settings)->settings_text();
-  std::vector<std::pair<std::string, std::string>> overrides;
+  Model trained = Model::load(f.checkpoint, device);
+  // Sampler flags replace the checkpoint's settings; each applies to the families that have it.
+  CardSection table = trained.spec().to_table();
+  const std::string kind = kModelKindNames.name(trained.spec().kind());
   auto override_with = [&](const std::string& flag, const std::string& key, const std::string& value,
                            const char* families) {
     if (value.empty()) return;
-    PHASEGEN_CHECK(has_key_value(settings, key), flag, " applies to ", families, " models, but '",
-                   f.checkpoint, "' holds a ", kind, " model");
-    overrides.emplace_back(key, value);
+    PHASEGEN_CHECK(table.has(key), flag, " applies to ", families, " models, but '", f.checkpoint, "' holds a ", kind,
+                   " model");
+    table.set_text(key, value, flag);
   };
   override_with("--variance", "variance", f.variance, "langevin");
   override_with("--solver", "solver", f.solver, "flow");
@@ -110,25 +84,36 @@ void run_sample(const SampleFlags& f) {
   override_with("--grid", "grid", f.grid, "vp");
   PHASEGEN_CHECK(f.nfe >= 0, "--nfe: expected a positive number of evaluations, but got ", f.nfe);
   override_with("--nfe", "nfe", f.nfe > 0 ? std::to_string(f.nfe) : "", "langevin, flow and vp");
-  std::unique_ptr<Model> model = model_from_settings(kind, settings, overrides);
-  const double sqrt_s = model->sqrt_s();
-  const std::string description = model->description();
-  const std::int64_t particles = std::stoll(key_value(checkpoint.info.data, "particles"));
+  const Model model = trained.with_spec(ModelSpec::from_table(table));
+  const ModelOrigin& origin = *model.origin();
+  const std::string description = model.description();
+  SampleOptions options = SampleOptions()
+                              .seed(static_cast<std::uint64_t>(f.seed))
+                              .batch(f.batch)
+                              .workers(f.workers)
+                              .trajectory_every(f.trajectory_every)
+                              .trajectory_events(f.trajectory_events)
+                              .shard(shard)
+                              .shards(shards);
+  const std::int64_t events = f.events * shard / shards - f.events * (shard - 1) / shards;
+  const std::uint64_t seed = shards > 1 ? stream_seed(options.seed(), Stream::kSampleShard, static_cast<std::uint64_t>(shard))
+                                        : options.seed();
+  const int workers = device.is_cpu() ? resolve_workers(f.workers, f.batch) : 1;
 
   WriterOptions wopts;
-  wopts.particles = particles;
-  wopts.sqrt_s = sqrt_s;
-  wopts.pdg_ids = parse_ids(key_value(checkpoint.info.data, "pdg_ids"));
-  if (static_cast<std::int64_t>(wopts.pdg_ids.size()) != particles) wopts.pdg_ids.clear();
-  wopts.run = make_run_info("sampled from " + f.checkpoint + " (step " + std::to_string(checkpoint.step) + "): " +
+  wopts.particles = model.particles();
+  wopts.sqrt_s = model.sqrt_s();
+  wopts.pdg_ids = model.pdg_ids();
+  if (static_cast<std::int64_t>(wopts.pdg_ids.size()) != model.particles()) wopts.pdg_ids.clear();
+  wopts.run = make_run_info("sampled from " + f.checkpoint + " (step " + std::to_string(origin.step) + "): " +
                             description);
   wopts.run.seed = static_cast<std::uint64_t>(f.seed);
   wopts.run.attributes = {{"command", "sample"},
                           {"checkpoint", f.checkpoint},
-                          {"checkpoint_step", std::to_string(checkpoint.step)},
-                          {"sampler", model->sampler_description()},
+                          {"checkpoint_step", std::to_string(origin.step)},
+                          {"sampler", model.sampler_description()},
                           {"workers", std::to_string(workers)},
-                          {"card", checkpoint.info.card}};
+                          {"card", origin.card}};
   if (shards > 1) {
     wopts.run.attributes.insert(wopts.run.attributes.begin() + 1,
                                 {{"shard", detail::concat(shard, "/", shards)},
@@ -137,80 +122,41 @@ void run_sample(const SampleFlags& f) {
                                  {"shard_seed", std::to_string(seed)}});
   }
   OutputSet outputs(f.outputs, wopts);
-
-  at::Generator gen = make_generator(seed, device);
-  std::vector<std::int64_t> steps;
-  std::vector<at::Tensor> states;
-  double worst_state = 0.0;
-  std::mutex state_mutex;
-  std::int64_t batch_index = 0;
   const auto start = Clock::now();
-  const double seconds = generate_into(outputs, events, f.batch, "sample", [&](std::int64_t n) {
-    const bool record = trajectory && batch_index == 0;
-    const auto b = static_cast<std::uint64_t>(batch_index++);
-    const int parts = static_cast<int>(std::min<std::int64_t>(workers, n));
-    std::vector<at::Tensor> sampled(static_cast<std::size_t>(parts));
-    // The kept states: each part's share of the batch's first trajectory_events rows, per step.
-    std::vector<std::vector<at::Tensor>> kept(static_cast<std::size_t>(parts));
-    run_in_parts(n, parts, [&](int part, std::int64_t begin, std::int64_t count) {
-      at::NoGradGuard no_grad;
-      at::Generator part_gen =
-          parts == 1 ? gen
-                     : make_generator(stream_seed(seed, kSamplePart,
-                                                  b * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part)),
-                                      device);
-      // Every part's states are checked for exactness.
-      const std::int64_t keep = std::clamp<std::int64_t>(f.trajectory_events - begin, 0, count);
-      auto keep_state = [&, part](std::int64_t t, const at::Tensor& events) {
-        const double worst = std::max(conservation_violation(events, sqrt_s).max().item<double>(),
-                                      mass_violation(events, sqrt_s).max().item<double>());
-        std::lock_guard<std::mutex> lock(state_mutex);
-        worst_state = std::max(worst_state, worst);
-        if (part == 0) steps.push_back(t);
-        if (keep > 0) {
-          kept[static_cast<std::size_t>(part)].push_back(
-              events.narrow(0, 0, keep).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
-        }
-      };
-      sampled[static_cast<std::size_t>(part)] =
-          model->sample_events(*checkpoint.net, count, particles, part_gen, record ? f.trajectory_every : 0, keep_state)
-              .to(at::kCPU);
-    });
-    if (record) {
-      for (std::size_t i = 0; i < kept.front().size(); ++i) {
-        std::vector<at::Tensor> rows;
-        for (const auto& part : kept) {
-          if (i < part.size()) rows.push_back(part[i]);
-        }
-        states.push_back(at::cat(rows));
-      }
-    }
-    return parts == 1 ? sampled.front() : at::cat(sampled);
+  ProgressBar bar("sample", events, "events");
+  std::int64_t written = 0;
+  const SampleResult result = model.sample(f.events, options, [&](const at::Tensor& batch) {
+    check_interrupt(detail::concat("interrupted after ", written, " events (sample); no output was written"));
+    outputs.write(batch);
+    written += batch.size(0);
+    bar.update(written);
   });
-  if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(steps, at::kLong), at::stack(states, 0)});
-  std::cout << "phasegen sample: " << events << " events from '" << f.checkpoint << "' (step " << checkpoint.step
-            << (checkpoint.ema ? ", EMA weights" : "") << "), seed " << f.seed
+  outputs.close();
+  bar.finish();
+  if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(result.trajectory_steps, at::kLong), result.trajectory});
+  std::cout << "phasegen sample: " << events << " events from '" << f.checkpoint << "' (step " << origin.step
+            << (origin.ema ? ", EMA weights" : "") << "), seed " << f.seed
             << (shards > 1 ? detail::concat(", shard ", shard, " of ", shards, " (of ", f.events, " events; shard seed ",
                                             seed, ")")
                            : std::string())
             << "\n"
             << "  model               " << description << "\n"
-            << "  network             " << checkpoint.net->description() << "\n"
-            << "  sampling            " << format_number(seconds) << " s, " << format_number(events / seconds)
-            << " events/s, " << model->sampler_description() << "\n"
+            << "  network             " << model.network()->description() << "\n"
+            << "  sampling            " << format_number(result.seconds) << " s, "
+            << format_number(events / result.seconds) << " events/s, " << model.sampler_description() << "\n"
             << "  device              " << device
             << (device.is_cpu() ? detail::concat(", ", workers, workers == 1 ? " worker" : " workers") : std::string())
             << "\n"
             << "  total with output   " << format_number(seconds_since(start)) << " s\n";
   print_exactness(std::cout, outputs);
-  if (!model->conserving()) {
+  if (!model.conserving()) {
     std::cout << "  note                a p-space baseline: nothing enforces conservation; compare the figures "
                  "above with the truth's (phasegen compare)\n";
   }
   if (trajectory) {
-    std::cout << "  trajectory          " << states.size() << " states of " << states.front().size(0)
+    std::cout << "  trajectory          " << result.trajectory.size(0) << " states of " << result.trajectory.size(1)
               << " events every " << f.trajectory_every << " steps; worst violation over them "
-              << format_number(worst_state) << "\n"
+              << format_number(result.worst_state_violation) << "\n"
               << "  wrote               " << f.trajectory_out << " (dict: steps [S], events [S, n, N, 4])\n";
   }
   outputs.print_written(std::cout);

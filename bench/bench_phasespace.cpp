@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "phasegen/phasespace.hpp"
+#include "phasegen/physics/phasespace.hpp"
 
 namespace {
 

@@ -6,8 +6,8 @@
 
 #include <cmath>
 
-#include "phasegen/phasespace.hpp"
-#include "phasegen/targets.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/physics/targets.hpp"
 
 namespace {
 

@@ -32,14 +32,15 @@
 #include <memory>
 #include <string>
 
-#include "phasegen/runtime.hpp"
-#include "phasegen/diffusion.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/models.hpp"
-#include "phasegen/parallel.hpp"
-#include "phasegen/phasespace.hpp"
-#include "phasegen/train.hpp"
-#include "phasegen/vp.hpp"
+#include "phasegen/core/runtime.hpp"
+#include "phasegen/models/diffusion.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/models/families.hpp"
+#include "phasegen/core/parallel.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/training/train.hpp"
+#include "phasegen/training/workers.hpp"
+#include "phasegen/models/vp.hpp"
 
 namespace {
 
@@ -52,7 +53,7 @@ std::int64_t kParticles = 0;
 
 // A network with every weight drawn (the output layer too, which training would move off zero).
 std::shared_ptr<QNetworkImpl> network(const NetworkOptions& options) {
-  auto net = make_network(options, 1);
+  auto net = make_network(options, 1).ptr();
   at::NoGradGuard no_grad;
   at::Generator gen = make_generator(2);
   for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes(), gen, p.options()) * 0.05);
@@ -85,8 +86,8 @@ double train_rate(QNetworkImpl& net, std::int64_t repeats, const LossFunction& l
   std::uint64_t step = 0;
   return rate(repeats, [&] {
     optimizer.zero_grad();
-    loss_and_gradients(net, loss_of, rows, gen, workers, 1, [&](int part) {
-      return make_generator(stream_seed(3, 7, step * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)));
+    loss_and_gradients(net.parameters(), loss_of, rows, gen, workers, 1, [&](int part) {
+      return make_generator(stream_seed(3, Stream::kTrainStepPart, step * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)));
     });
     ++step;
     clip_gradients(net.parameters(), 1.0);
@@ -117,13 +118,13 @@ class Opaque : public QNetworkImpl {
 double train_langevin(std::shared_ptr<QNetworkImpl> net, std::int64_t particles, const std::string& divergence,
                       std::int64_t repeats) {
   DiffusionOptions o;
-  o.divergence = divergence;
+  o.divergence(kDivergenceEstimateNames.parse(divergence));
   LangevinDiffusion diffusion(o);
   at::Generator gen = make_generator(3);
   const at::Tensor q = sample_rambo_prior(kBatch, particles, gen, at::kFloat);
   const at::Tensor t = at::randint(1, 501, {kBatch}, gen, at::kLong);
-  return train_rate(*net, repeats, [&](QNetworkImpl& n, const at::Tensor& rows, at::Generator& g) {
-    return langevin_loss(diffusion, n, q.index_select(0, rows), t.index_select(0, rows), g);
+  return train_rate(*net, repeats, [&](const at::Tensor& rows, at::Generator& g) {
+    return langevin_loss(diffusion, *net, q.index_select(0, rows), t.index_select(0, rows), g);
   });
 }
 
@@ -132,12 +133,12 @@ double train_vp(std::int64_t repeats) {
   VpDiffusion vp{VpOptions{}};
   at::Generator gen = make_generator(3);
   const at::Tensor z = at::randn({kBatch, particles_or(3), 3}, gen, at::kFloat);
-  return train_rate(*net, repeats, [&](QNetworkImpl& n, const at::Tensor& rows, at::Generator& g) {
-    return vp.loss(n, z.index_select(0, rows), g);
+  return train_rate(*net, repeats, [&](const at::Tensor& rows, at::Generator& g) {
+    return vp.loss(*net, z.index_select(0, rows), g);
   });
 }
 
-double sample(const Model& model, std::int64_t events, std::int64_t repeats) {
+double sample(const ModelFamily& model, std::int64_t events, std::int64_t repeats) {
   auto net = network(paper_mlp());
   const std::int64_t batch = std::min<std::int64_t>(events, 10000);
   std::uint64_t batch_index = 0;
@@ -149,8 +150,8 @@ double sample(const Model& model, std::int64_t events, std::int64_t repeats) {
              const auto b = batch_index++;
              run_in_parts(n, workers, [&](int part, std::int64_t, std::int64_t count) {
                at::NoGradGuard no_grad;
-               at::Generator gen = make_generator(stream_seed(4, 11, b * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)));
-               model.sample_events(*net, count, particles_or(3), gen);
+               at::Generator gen = make_generator(stream_seed(4, Stream::kSamplePart, b * static_cast<std::uint64_t>(workers) + static_cast<std::uint64_t>(part)));
+               model.sample(*net, count, particles_or(3), gen);
              });
            }
          }) *
@@ -183,15 +184,15 @@ int run(int argc, char** argv) {
     r = train_langevin(std::make_shared<Opaque>(network(paper_mlp())), particles_or(3), "exact",
                        repeats > 0 ? repeats : 10);
   } else if (work == "train-transformer") {
-    const auto transformer = NetworkOptions().kind("transformer").particles(particles_or(10)).model_dim(128).blocks(4).heads(4);
+    const auto transformer = NetworkOptions().kind(NetworkKind::kTransformer).particles(particles_or(10)).model_dim(128).blocks(4).heads(4);
     r = train_langevin(network(transformer), particles_or(10), "hutchinson", repeats > 0 ? repeats : 5);
   } else if (work == "train-vp") {
     r = train_vp(repeats > 0 ? repeats : 50);
   } else if (work == "sample-langevin") {
-    r = sample(LangevinModel(DiffusionOptions{}, LiftOptions::random(), 1.0), events, repeats > 0 ? repeats : 1);
+    r = sample(LangevinFamily(DiffusionOptions{}, LiftOptions::random(), 1.0), events, repeats > 0 ? repeats : 1);
     unit = "events/s";
   } else if (work == "sample-flow") {
-    r = sample(FlowModel(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 50),
+    r = sample(FlowFamily(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 50),
                          StateSpace::q_space(LiftOptions::random(), 1.0)),
                events, repeats > 0 ? repeats : 1);
     unit = "events/s";

@@ -22,8 +22,8 @@
 #include <string>
 #include <typeinfo>
 
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
 
 namespace {
 

@@ -112,6 +112,9 @@ head -c 2000 "$work/small.ckpt" >"$work/cut.ckpt"
 expect_failure "cut.ckpt' is not a readable checkpoint (truncated or corrupt?)" sample --checkpoint "$work/cut.ckpt" --out "$out/s.pt"
 printf '[model]\nhidden = 9\nlayers = 1\n[train]\nbatch = 64\nsteps = 4\n' >"$work/other.toml"
 cp "$work/small.ckpt" "$work/other.ckpt"
+# A checkpoint of phasegen 0.1 (format 1, tests/data/format1.ckpt) is refused with one line.
+expect_failure "was written by an older phasegen (phasegen-checkpoint-1, version 0.1)" sample --checkpoint "$(dirname "$0")/data/format1.ckpt" --out "$out/s.pt"
+expect_failure "was written by an older phasegen" train --data "$work/muon.pt" --checkpoint "$(dirname "$0")/data/format1.ckpt" --resume --steps 5
 expect_failure "is from another model: its network differs" train --card "$work/other.toml" --data "$work/muon.pt" --checkpoint "$work/other.ckpt" --resume
 printf '[model]\nkind = "flow"\nprior = "laplace"\n' >"$work/laplace.toml"
 expect_failure "prior: unknown prior 'laplace': expected rambo, gaussian (fitted to the lifted data) or latent" train --card "$work/laplace.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
@@ -141,14 +144,14 @@ expect_failure "schedule: unknown VP schedule 'extended': expected linear or pap
 expect_failure "cannot write '$work/nodir/m.ckpt': No such file or directory" train --card "$work/small.toml" --data "$work/muon.pt" --checkpoint "$work/nodir/m.ckpt"
 expect_failure "--trajectory-every needs --trajectory-out" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --trajectory-every 10
 
-# An interrupt stops the run and leaves nothing behind.
+# An interrupt stops the run with exit code 130 (as in every command) and leaves nothing behind.
 "$PHASEGEN" phasespace --events 2000000000 --out "$out/long.lhe" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 sleep 2
 kill -INT $pid
 wait $pid
 code=$?
-if [[ $code -ne 2 ]] || ! grep -q "interrupted after" "$work/stderr" || [[ -n $(ls -A "$out") ]]; then
+if [[ $code -ne 130 ]] || ! grep -q "interrupted after" "$work/stderr" || [[ -n $(ls -A "$out") ]]; then
   echo "FAIL: interrupt -> exit $code, files: $(ls -A "$out" | tr '\n' ' ')"
   cat "$work/stderr"
   failures=$((failures + 1))

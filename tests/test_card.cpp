@@ -1,4 +1,4 @@
-#include "phasegen/card.hpp"
+#include "phasegen/io/card.hpp"
 
 #include "test_util.hpp"
 

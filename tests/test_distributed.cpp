@@ -1,6 +1,6 @@
 // Data-parallel training over processes (c10d / Gloo on 127.0.0.1). The test binary is its own
 // rank program: run with --rank-of DIR it trains as the rank its environment names and exits.
-#include "phasegen/distributed.hpp"
+#include "phasegen/training/distributed.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,10 +18,14 @@
 #include <string>
 #include <vector>
 
-#include "phasegen/error.hpp"
-#include "phasegen/models.hpp"
-#include "phasegen/targets.hpp"
-#include "phasegen/train.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/core/random.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/models/model.hpp"
+#include "phasegen/models/spec.hpp"
+#include "phasegen/physics/targets.hpp"
+#include "phasegen/training/checkpoint.hpp"
+#include "phasegen/training/train.hpp"
 #include "test_util.hpp"
 
 extern char** environ;
@@ -34,54 +38,45 @@ namespace fs = std::filesystem;
 // The run every process of the test makes: the Langevin model of test_train on muon decays, with
 // EMA, validation and checkpoints. `batch` rows per process.
 struct TrainingRun {
-  at::Tensor events;
-  LangevinModel model{[] {
-                        DiffusionOptions o;
-                        o.divergence = "hutchinson";
-                        return o;
-                      }(),
-                      LiftOptions::random(), 1.0};
-  NetworkOptions network = NetworkOptions().particles(3).hidden(32).layers(2).time_embedding(16);
+  EventSet data;
+  ModelSpec spec{ModelKind::kLangevin};
 
   TrainingRun() {
     TargetSpec muon;
     muon.kind = TargetKind::kMuon;
     at::Generator gen = make_generator(1);
-    events = EventGenerator(muon).generate(3000, gen);
+    data.momenta = EventGenerator(muon).generate(3000, gen);
+    data.sqrt_s = muon.sqrt_s;
+    data.pdg_ids = muon.pdg_ids();
+    spec.network().hidden(32).layers(2).time_embedding(16);
+    spec.langevin().divergence(DivergenceEstimate::kHutchinson);
   }
 
   TrainOptions options(const fs::path& checkpoint, std::int64_t batch, int workers) const {
-    TrainOptions o;
-    o.batch = batch;
-    o.steps = 24;
-    o.lr = 3e-3;
-    o.warmup = 5;
-    o.ema = 0.9;
-    o.validate_every = 8;
-    o.checkpoint_every = 10;
-    o.checkpoint = checkpoint.string();
-    o.seed = 7;
-    o.workers = workers;
-    return o;
+    return TrainOptions()
+        .batch(batch)
+        .steps(24)
+        .lr(3e-3)
+        .warmup(5)
+        .ema(0.9)
+        .validate_every(8)
+        .checkpoint_every(10)
+        .checkpoint(checkpoint.string())
+        .seed(7)
+        .workers(workers);
   }
 
-  ModelInfo info() const {
-    ModelInfo i;
-    i.model = "langevin";
-    i.network = network_to_text(network);
-    i.settings = model.settings_text();
-    i.card = "[train]\n";
-    i.data = "particles = 3\n";
-    return i;
-  }
+  // The model a run starts from: its initial weights drawn from seed `seed`.
+  Model model(std::uint64_t seed) const { return Model(spec, data, seed); }
 
-  // Trains; returns the raw (not EMA) weights at the end.
+  // Trains; returns the raw (not EMA) weights at the end. Each rank starts from weights of its own
+  // (seed 11 + rank): the run takes rank 0's.
   std::vector<at::Tensor> train(TrainOptions options) const {
-    auto net = make_network(network, 11 + static_cast<std::uint64_t>(options.processes ? options.processes->rank() : 0));
-    Trainer trainer(net, model.loss_function(), std::move(options), info());
-    trainer.run(events);
+    Model m = model(11 + static_cast<std::uint64_t>(options.processes() ? options.processes()->rank() : 0));
+    Trainer trainer(m, std::move(options));
+    trainer.run(data.momenta);
     std::vector<at::Tensor> weights;
-    for (const auto& p : net->parameters()) weights.push_back(p.detach().clone());
+    for (const auto& p : m.network()->parameters()) weights.push_back(p.detach().clone());
     return weights;
   }
 };
@@ -96,7 +91,7 @@ int run_rank(const fs::path& dir) {
     PHASEGEN_CHECK(launch, "no launch in the environment");
     TrainingRun run;
     TrainOptions o = run.options(dir / ("two-rank" + std::to_string(launch->rank) + ".ckpt"), kRankBatch, 1);
-    o.processes = ProcessGroup::connect(*launch);
+    o.processes(ProcessGroup::connect(*launch));
     std::vector<at::Tensor> weights = run.train(o);
     torch::save(weights, (dir / ("weights-" + std::to_string(launch->rank) + ".pt")).string());
   } catch (const std::exception& e) {
@@ -161,8 +156,9 @@ TEST(Distributed, TwoProcessesTrainAsOneProcessWithTheirCombinedBatch) {
   ASSERT_EQ(wait_for(second), 0);
 
   EXPECT_FALSE(fs::exists(dir / "two-rank1.ckpt")) << "rank 1 wrote a checkpoint";
-  const Checkpoint a = load_checkpoint((dir / "one.ckpt").string());
-  const Checkpoint b = load_checkpoint((dir / "two-rank0.ckpt").string());
+  const CheckpointReader a_file((dir / "one.ckpt").string()), b_file((dir / "two-rank0.ckpt").string());
+  const CheckpointRecord &a = a_file.record(), &b = b_file.record();
+  EXPECT_EQ(a.step, 24);
   EXPECT_EQ(b.step, 24);
   // Losses and validation losses at every validation, then the weights: raw on both ranks, EMA in
   // the checkpoint.
@@ -181,11 +177,16 @@ TEST(Distributed, TwoProcessesTrainAsOneProcessWithTheirCombinedBatch) {
     for (std::size_t i = 0; i < one.size(); ++i) largest = std::max(largest, test::max_abs(weights[i] - one[i]));
     EXPECT_LE(largest, 1e-6) << "rank " << rank;
   }
-  const auto pa = a.net->parameters(), pb = b.net->parameters();
+  const Model a_model = Model::load(a_file.path()), b_model = Model::load(b_file.path());
+  ASSERT_TRUE(a_model.origin() && b_model.origin());
+  EXPECT_TRUE(a_model.origin()->ema);
+  EXPECT_TRUE(b_model.origin()->ema);
+  const auto pa = a_model.network()->parameters(), pb = b_model.network()->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
   double largest = 0.0, moved = 0.0;
   for (std::size_t i = 0; i < pa.size(); ++i) largest = std::max(largest, test::max_abs(pa[i] - pb[i]));
   // The weights did move from rank 0's start (the comparison is not of two untrained networks).
-  const auto start = make_network(run.network, 11)->parameters();
+  const auto start = run.model(11).network()->parameters();
   for (std::size_t i = 0; i < pa.size(); ++i) moved = std::max(moved, test::max_abs(pa[i] - start[i]));
   EXPECT_LE(largest, 1e-6);
   EXPECT_GT(moved, 1e-3);

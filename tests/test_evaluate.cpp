@@ -1,9 +1,9 @@
-#include "phasegen/evaluate.hpp"
+#include "phasegen/eval/evaluate.hpp"
 
 #include <cmath>
 
-#include "phasegen/phasespace.hpp"
-#include "phasegen/targets.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/physics/targets.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {

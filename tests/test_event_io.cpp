@@ -1,4 +1,4 @@
-#include "phasegen/event_io.hpp"
+#include "phasegen/io/event_io.hpp"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "phasegen/phasespace.hpp"
+#include "phasegen/physics/phasespace.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {

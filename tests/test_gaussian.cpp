@@ -1,10 +1,10 @@
-#include "phasegen/gaussian.hpp"
+#include "phasegen/physics/gaussian.hpp"
 
 #include <cmath>
 
-#include "phasegen/observables.hpp"
-#include "phasegen/phasespace.hpp"
-#include "phasegen/stats.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/eval/stats.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {

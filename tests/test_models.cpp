@@ -1,20 +1,33 @@
-#include "phasegen/models.hpp"
+#include "phasegen/models/families.hpp"
+
+#include <unistd.h>
 
 #include <torch/cuda.h>
 
 #include <cmath>
-#include <sstream>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
-#include "phasegen/observables.hpp"
-#include "phasegen/stats.hpp"
-#include "phasegen/targets.hpp"
+#include "phasegen/core/random.hpp"
+#include "phasegen/eval/stats.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/models/model.hpp"
+#include "phasegen/models/spec.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/physics/targets.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {
 namespace {
 
-std::shared_ptr<QNetworkImpl> random_network(std::int64_t particles, std::int64_t extra_inputs = 0) {
-  auto net = make_network(NetworkOptions().particles(particles).hidden(16).layers(2).extra_inputs(extra_inputs), 3);
+namespace fs = std::filesystem;
+
+QNetwork random_network(std::int64_t particles, std::int64_t extra_inputs = 0) {
+  QNetwork net = make_network(NetworkOptions().particles(particles).hidden(16).layers(2).extra_inputs(extra_inputs), 3);
   at::NoGradGuard no_grad;
   at::Generator init = make_generator(4);
   for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes(), init, p.options()) * 0.3);
@@ -29,89 +42,336 @@ at::Tensor aps_events(std::int64_t n, at::Generator& gen) {
   return EventGenerator(aps).generate(n, gen);
 }
 
+// A flow family with the paper's Gaussian prior fitted to `events` lifted into `space`.
+FlowFamily fitted_gaussian_flow(const at::Tensor& events, OdeSolver solver, std::int64_t nfe, const StateSpace& space,
+                                std::uint64_t seed) {
+  at::Generator gen = make_generator(seed);
+  GaussianPrior prior = FlowFamily::fit_gaussian(events, space, gen);
+  return FlowFamily(FlowMatching(FlowPrior::kGaussian, solver, nfe, std::move(prior)), space);
+}
+
 // Every model family with every prior, space and sampler, built on APS events at 91.2 GeV.
-std::vector<std::unique_ptr<Model>> all_models(const at::Tensor& events) {
+std::vector<std::unique_ptr<ModelFamily>> all_families(const at::Tensor& events) {
   const double rs = 91.2;
   const StateSpace q = StateSpace::q_space(LiftOptions::random(), rs);
   const StateSpace z = StateSpace::latent(LiftOptions::random(), rs);
   const StateSpace p = StateSpace::momentum(StateSpace::momentum_scale(events), rs);
-  std::vector<std::unique_ptr<Model>> models;
-  DiffusionOptions langevin;
-  langevin.schedule = "paper";
-  models.push_back(std::make_unique<LangevinModel>(langevin, LiftOptions::random(), rs));
-  for (const auto& [sampler, nfe] : std::vector<std::pair<const char*, std::int64_t>>{{"em", 25}, {"heun", 9}}) {
+  std::vector<std::unique_ptr<ModelFamily>> families;
+  const DiffusionOptions langevin = DiffusionOptions().schedule(LangevinSchedule::kPaper);
+  families.push_back(std::make_unique<LangevinFamily>(langevin, LiftOptions::random(), rs));
+  for (const auto& [sampler, nfe] : std::vector<std::pair<LangevinSampler, std::int64_t>>{
+           {LangevinSampler::kEulerMaruyama, 25}, {LangevinSampler::kHeun, 9}}) {
     DiffusionOptions fast = langevin;
-    fast.sampler = sampler;
-    fast.nfe = nfe;
-    models.push_back(std::make_unique<LangevinModel>(fast, LiftOptions::random(), rs));
+    fast.sampler(sampler).nfe(nfe);
+    families.push_back(std::make_unique<LangevinFamily>(fast, LiftOptions::random(), rs));
   }
   for (OdeSolver solver : {OdeSolver::kEuler, OdeSolver::kHeun, OdeSolver::kRk4}) {
-    models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, solver, 12), q));
-    models.push_back(std::make_unique<FlowModel>(FlowModel::with_fitted_gaussian(events, solver, 12, q, 1)));
-    models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, solver, 12), z));
+    families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kRambo, solver, 12), q));
+    families.push_back(std::make_unique<FlowFamily>(fitted_gaussian_flow(events, solver, 12, q, 1)));
+    families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kNormal, solver, 12), z));
   }
-  models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 12), q,
-                                               StateFeatures::kEvent, FlowCoupling::kFibre));
-  models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, OdeSolver::kHeun, 12), z,
-                                               StateFeatures::kNone, FlowCoupling::kFibre));
-  for (const char* law : {"data", "noise"}) {
+  families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 12), q,
+                                                  StateFeatures::kEvent, FlowCoupling::kFibre));
+  families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kNormal, OdeSolver::kHeun, 12), z,
+                                                  StateFeatures::kNone, FlowCoupling::kFibre));
+  families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 12), q,
+                                                  StateFeatures::kNone, FlowCoupling::kOt));
+  for (FlowTimeLaw law : {FlowTimeLaw::kData, FlowTimeLaw::kNoise}) {
     FlowMatching weighted(FlowPrior::kRambo, OdeSolver::kRk4, 12);
     weighted.set_time_law(law);
-    models.push_back(std::make_unique<FlowModel>(weighted, q));
+    families.push_back(std::make_unique<FlowFamily>(weighted, q));
   }
-  for (const char* sampler : {"ddpm", "ddim", "heun", "dpmpp2m"}) {
-    VpOptions o;
-    o.sampler = sampler;
-    o.nfe = 12;
-    models.push_back(std::make_unique<VpModel>(o, z));
+  for (VpSampler sampler : {VpSampler::kDdpm, VpSampler::kDdim, VpSampler::kHeun, VpSampler::kDpmSolver2M}) {
+    families.push_back(std::make_unique<VpFamily>(VpOptions().sampler(sampler).nfe(12), z));
   }
-  VpOptions with_event;
-  with_event.nfe = 6;
-  models.push_back(std::make_unique<VpModel>(with_event, z, StateFeatures::kEvent));
-  VpOptions ddpm;
-  ddpm.schedule = "paper";
-  ddpm.sampler = "ddpm";
-  ddpm.nfe = 500;
-  ddpm.grid = "time";
-  models.push_back(std::make_unique<VpModel>(ddpm, p));
-  models.push_back(std::make_unique<FlowModel>(FlowMatching(FlowPrior::kNormal, OdeSolver::kEuler, 50), p));
-  return models;
+  families.push_back(std::make_unique<VpFamily>(VpOptions().nfe(6), z, StateFeatures::kEvent));
+  const VpOptions ddpm =
+      VpOptions().schedule(VpScheduleKind::kPaper).sampler(VpSampler::kDdpm).nfe(500).grid(VpGrid::kTime);
+  families.push_back(std::make_unique<VpFamily>(ddpm, p));
+  families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kNormal, OdeSolver::kEuler, 50), p));
+  return families;
 }
 
-TEST(Models, SettingsRoundTripThroughTheCheckpointText) {
-  at::Generator gen = make_generator(1);
-  for (const auto& model : all_models(aps_events(2000, gen))) {
-    auto back = model_from_settings(model->kind(), model->settings_text());
-    EXPECT_EQ(back->settings_text(), model->settings_text());
-    EXPECT_EQ(back->description(), model->description());
-    EXPECT_EQ(back->conserving(), model->conserving());
-  }
+bool sees_the_event(const ModelFamily& family) {
+  const auto* flow = dynamic_cast<const FlowFamily*>(&family);
+  const auto* vp = dynamic_cast<const VpFamily*>(&family);
+  return (flow && flow->features() == StateFeatures::kEvent) || (vp && vp->features() == StateFeatures::kEvent);
 }
 
-TEST(Models, SamplerOverridesReplaceSettingsAndUnknownOnesAreRefused) {
-  VpOptions o;
-  VpModel vp(o, StateSpace::latent(LiftOptions::random(), 1.0));
-  auto fast = model_from_settings("vp", vp.settings_text(), {{"sampler", "heun"}, {"nfe", "9"}});
-  EXPECT_EQ(fast->evaluations(), 9);
-  EXPECT_EQ(fast->last_step(), 5);
-  EXPECT_ERROR_CONTAINS(model_from_settings("vp", vp.settings_text(), {{"solver", "rk4"}}),
-                        "solver: not a setting of this model");
-  EXPECT_ERROR_CONTAINS(model_from_settings("vp", vp.settings_text(), {{"sampler", "euler"}}), "unknown sampler");
-  EXPECT_ERROR_CONTAINS(model_from_settings("gan", vp.settings_text()), "unknown model kind 'gan'");
-
-  // A Langevin checkpoint from before the fast samplers: the paper's sampler, and overridable.
-  std::istringstream current(LangevinModel(DiffusionOptions{}, LiftOptions::random(), 1.0).settings_text());
-  std::string old, line;
-  while (std::getline(current, line)) {
-    if (line.rfind("sampler", 0) != 0 && line.rfind("nfe", 0) != 0) old += line + "\n";
+// A spec of every kind, with defaults and with changed typed settings.
+std::vector<ModelSpec> all_specs() {
+  std::vector<ModelSpec> specs;
+  for (ModelKind kind : {ModelKind::kLangevin, ModelKind::kFlow, ModelKind::kVp, ModelKind::kPFlow, ModelKind::kPDdpm}) {
+    specs.emplace_back(kind);
   }
-  ASSERT_FALSE(has_key_value(old, "sampler"));
-  EXPECT_EQ(model_from_settings("langevin", old)->evaluations(), 500);
-  auto heun = model_from_settings("langevin", old, {{"sampler", "heun"}, {"nfe", "19"}});
-  EXPECT_EQ(heun->evaluations(), 19);
-  EXPECT_EQ(heun->sampler_description(), "probability-flow ODE, heun, 19 NFE");
-  EXPECT_ERROR_CONTAINS(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4).set_time_law("late"),
+  ModelSpec langevin(ModelKind::kLangevin);
+  langevin.langevin()
+      .schedule(LangevinSchedule::kExtended)
+      .reference_score(ReferenceScore::kExact)
+      .epsilon(0.1 + 0.2)  // not a short decimal: the table must keep every bit
+      .parametrisation(ScoreParametrisation::kScoreOverSigma)
+      .weighting(LossWeighting::kSigma2)
+      .divergence(DivergenceEstimate::kHutchinson)
+      .variance(SamplerVariance::kPaper)
+      .sampler(LangevinSampler::kHeun)
+      .nfe(19);
+  langevin.lift(LiftOptions::fixed(0.15));
+  langevin.network().kind(NetworkKind::kTransformer).model_dim(32).blocks(2).heads(4).time_embedding(16);
+  specs.push_back(langevin);
+  ModelSpec em(ModelKind::kLangevin);
+  em.langevin().nfe(50);
+  em.network().hidden(16).layers(2).time_embedding(8);
+  specs.push_back(em);
+  ModelSpec gaussian(ModelKind::kFlow);
+  gaussian.flow().prior(FlowPriorChoice::kGaussian).solver(OdeSolver::kRk4).nfe(12).time_law(FlowTimeLaw::kData);
+  gaussian.lift(LiftOptions::fixed(0.0846));
+  specs.push_back(gaussian);
+  ModelSpec latent(ModelKind::kFlow);
+  latent.flow().prior(FlowPriorChoice::kLatent).coupling(FlowCoupling::kFibre).time_law(FlowTimeLaw::kNoise);
+  latent.features(StateFeatures::kEvent);
+  specs.push_back(latent);
+  ModelSpec ot(ModelKind::kFlow);
+  ot.flow().coupling(FlowCoupling::kOt).solver(OdeSolver::kEuler).nfe(7);
+  specs.push_back(ot);
+  ModelSpec vp(ModelKind::kVp);
+  vp.vp().schedule(VpScheduleKind::kPaper).sampler(VpSampler::kDdim).nfe(10).grid(VpGrid::kTime);
+  vp.features(StateFeatures::kEvent);
+  vp.lift(LiftOptions::fixed(0.2));
+  specs.push_back(vp);
+  ModelSpec pflow(ModelKind::kPFlow);
+  pflow.flow().solver(OdeSolver::kHeun).nfe(30);
+  specs.push_back(pflow);
+  ModelSpec pddpm(ModelKind::kPDdpm);
+  pddpm.vp().sampler(VpSampler::kDpmSolver2M).nfe(20).grid(VpGrid::kLogSnr);
+  specs.push_back(pddpm);
+  return specs;
+}
+
+TEST(Models, SpecsOfEveryKindRoundTripThroughTheirTable) {
+  const std::vector<ModelSpec> specs = all_specs();
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const ModelSpec& spec = specs[i];
+    SCOPED_TRACE(spec.description());
+    EXPECT_NO_THROW(spec.validate());
+    const ModelSpec back = ModelSpec::from_table(spec.to_table());
+    EXPECT_TRUE(back == spec);
+    EXPECT_FALSE(back != spec);
+    EXPECT_EQ(back.kind(), spec.kind());
+    EXPECT_EQ(back.conserving(), spec.conserving());
+    EXPECT_EQ(back.extra_inputs(), spec.extra_inputs());
+    // Descriptions are of the resolved settings once read back (a Langevin em nfe = 0 reads back as T).
+    EXPECT_EQ(ModelSpec::from_table(back.to_table()).description(), back.description());
+    EXPECT_EQ(back.to_table().values(), spec.to_table().values());
+    // The same through the TOML text a checkpoint stores.
+    EXPECT_TRUE(ModelSpec::from_card_text(spec.to_card(), "card") == spec) << spec.to_card();
+    // A spec with changed settings is not its kind's defaults; specs of other kinds differ.
+    if (i >= 5) EXPECT_TRUE(spec != ModelSpec(spec.kind()));
+    for (ModelKind other : {ModelKind::kLangevin, ModelKind::kFlow, ModelKind::kVp, ModelKind::kPFlow, ModelKind::kPDdpm}) {
+      if (other != spec.kind()) EXPECT_TRUE(spec != ModelSpec(other));
+    }
+  }
+  // Typed values survive, doubles to the bit.
+  const ModelSpec langevin = ModelSpec::from_card_text(specs[5].to_card(), "card");
+  EXPECT_EQ(langevin.langevin().epsilon(), 0.1 + 0.2);
+  EXPECT_EQ(langevin.langevin().sampler(), LangevinSampler::kHeun);
+  EXPECT_EQ(langevin.langevin().nfe(), 19);
+  EXPECT_EQ(langevin.lift().kind(), LiftOptions::Kind::kFixed);
+  EXPECT_EQ(langevin.lift().scale(), 0.15);
+  EXPECT_EQ(langevin.network().kind(), NetworkKind::kTransformer);
+  EXPECT_EQ(langevin.network().model_dim(), 32);
+  EXPECT_EQ(ModelSpec::from_table(specs[8].to_table()).extra_inputs(), 4);  // flow, latent, features = event
+  EXPECT_FALSE(ModelSpec(ModelKind::kPFlow).conserving());
+  EXPECT_FALSE(ModelSpec(ModelKind::kPDdpm).conserving());
+  EXPECT_TRUE(ModelSpec(ModelKind::kVp).conserving());
+  // The p-space baselines' defaults are the paper's.
+  EXPECT_EQ(ModelSpec(ModelKind::kPFlow).flow().solver(), OdeSolver::kEuler);
+  EXPECT_EQ(ModelSpec(ModelKind::kPFlow).flow().nfe(), 500);
+  EXPECT_EQ(ModelSpec(ModelKind::kPDdpm).vp().sampler(), VpSampler::kDdpm);
+  EXPECT_EQ(ModelSpec(ModelKind::kPDdpm).vp().grid(), VpGrid::kTime);
+}
+
+TEST(Models, SpecTablesAreCheckedAndSamplerSettingsOverriddenByName) {
+  // A sampler override through the table, as a flag gives it.
+  const ModelSpec vp(ModelKind::kVp);
+  CardSection t = vp.to_table();
+  t.set_text("sampler", "heun", "--sampler");
+  t.set_text("nfe", "9", "--nfe");
+  const ModelSpec fast = ModelSpec::from_table(t);
+  EXPECT_EQ(fast.vp().sampler(), VpSampler::kHeun);
+  EXPECT_EQ(fast.vp().nfe(), 9);
+  EXPECT_TRUE(fast != vp);
+  const VpFamily fast_family(fast.vp(), StateSpace::latent(fast.lift(), 1.0));
+  EXPECT_EQ(fast_family.evaluations(), 9);
+  EXPECT_EQ(fast_family.last_step(), 5);
+
+  // Keys of other kinds are left out, not read.
+  CardSection foreign = vp.to_table();
+  foreign.set_text("solver", "rk4", "--solver");
+  const ModelSpec unchanged = ModelSpec::from_table(foreign);
+  EXPECT_TRUE(unchanged == vp);
+  EXPECT_FALSE(unchanged.to_table().has("solver"));
+
+  EXPECT_ERROR_CONTAINS(ModelSpec::from_card_text("[model]\nkind = \"vp\"\nsampler = \"euler\"\n", "card"),
+                        "unknown sampler 'euler'");
+  EXPECT_ERROR_CONTAINS(ModelSpec::from_card_text("[model]\nkind = \"gan\"\n", "card"), "kind: unknown model 'gan'");
+  EXPECT_ERROR_CONTAINS(ModelSpec::from_card_text("[model]\nkind = \"langevin\"\nsampler = \"ddim\"\n", "card"),
+                        "sampler: expected em or heun for a Langevin model, but got 'ddim'");
+  EXPECT_ERROR_CONTAINS(ModelSpec::from_card_text("[model]\nkind = \"flow\"\ntime_law = \"late\"\n", "card"),
                         "time_law: expected uniform, data or noise, but got 'late'");
+  EXPECT_ERROR_CONTAINS(kFlowTimeLawNames.parse("late"), "time_law: expected uniform, data or noise, but got 'late'");
+  CardSection no_step = vp.to_table();
+  no_step.set_text("sampler", "heun", "--sampler");
+  no_step.set_text("nfe", "0", "--nfe");
+  EXPECT_FALSE(test::error_of([&] { ModelSpec::from_table(no_step); }).empty());
+  ModelSpec gaussian_fibre(ModelKind::kFlow);
+  gaussian_fibre.flow().prior(FlowPriorChoice::kGaussian).coupling(FlowCoupling::kFibre);
+  EXPECT_ERROR_CONTAINS(gaussian_fibre.validate(), "coupling = fibre: expected the rambo or latent prior");
+
+  // A Langevin card without a sampler: the paper's sampler over the whole schedule, and overridable.
+  const ModelSpec old = ModelSpec::from_card_text("[model]\nkind = \"langevin\"\n", "card");
+  EXPECT_EQ(old.langevin().sampler(), LangevinSampler::kEulerMaruyama);
+  EXPECT_EQ(old.to_table().get_int("nfe"), 500);  // the schedule's T, written out
+  EXPECT_TRUE(ModelSpec::from_table(old.to_table()) == old);
+  EXPECT_EQ(LangevinFamily(old.langevin(), old.lift(), 1.0).evaluations(), 500);
+  CardSection heun_table = old.to_table();
+  heun_table.set_text("sampler", "heun", "--sampler");
+  heun_table.set_text("nfe", "19", "--nfe");
+  const ModelSpec heun = ModelSpec::from_table(heun_table);
+  EXPECT_EQ(heun.langevin().sampler(), LangevinSampler::kHeun);
+  EXPECT_EQ(heun.langevin().nfe(), 19);
+  const LangevinFamily heun_family(heun.langevin(), heun.lift(), 1.0);
+  EXPECT_EQ(heun_family.evaluations(), 19);
+  EXPECT_EQ(heun_family.sampler_description(), "probability-flow ODE, heun, 19 NFE");
+}
+
+EventSet uniform_events(std::int64_t n, std::uint64_t seed) {
+  at::Generator gen = make_generator(seed);
+  EventSet data;
+  data.momenta = sample_uniform_phase_space(n, 3, 91.2, gen);
+  data.sqrt_s = 91.2;
+  data.pdg_ids = {11, -11, 22};
+  return data;
+}
+
+ModelSpec small_spec(ModelKind kind) {
+  ModelSpec spec(kind);
+  spec.network().hidden(16).layers(2).time_embedding(8);
+  return spec;
+}
+
+// Untrained output layers are zero; random weights make the network matter to the samples.
+void randomise(Model& model, std::uint64_t seed) {
+  at::NoGradGuard no_grad;
+  at::Generator init = make_generator(seed);
+  for (auto& p : model.network()->parameters()) p.copy_(at::randn(p.sizes(), init, p.options()) * 0.3);
+}
+
+TEST(Models, WithSpecChangesTheSamplerAndSharesTheWeights) {
+  const EventSet data = uniform_events(400, 7);
+  const Model model(small_spec(ModelKind::kVp), data);
+  EXPECT_EQ(model.evaluations(), 20);  // dpmpp2m, 20 NFE
+  ModelSpec fast_spec = model.spec();
+  fast_spec.vp().sampler(VpSampler::kHeun).nfe(9);
+  const Model fast = model.with_spec(fast_spec);
+  EXPECT_EQ(fast.evaluations(), 9);
+  EXPECT_EQ(fast.sampler_description(), "heun, 9 NFE, logsnr grid");
+  EXPECT_TRUE(fast.spec() == fast_spec);
+  EXPECT_EQ(model.evaluations(), 20);
+  EXPECT_EQ(fast.network().ptr(), model.network().ptr());
+  EXPECT_EQ(fast.particles(), 3);
+  EXPECT_EQ(fast.sqrt_s(), 91.2);
+  EXPECT_EQ(fast.pdg_ids(), data.pdg_ids);
+  EXPECT_ERROR_CONTAINS(model.with_spec(small_spec(ModelKind::kFlow)), "expected a spec of kind vp");
+  ModelSpec other_network = model.spec();
+  other_network.network().kind(NetworkKind::kTransformer);
+  EXPECT_ERROR_CONTAINS(model.with_spec(other_network), "another network");
+  ModelSpec with_event = model.spec();
+  with_event.features(StateFeatures::kEvent);
+  EXPECT_ERROR_CONTAINS(model.with_spec(with_event), "another network");
+}
+
+// The round trip of checkpoints: a model of every kind saved and loaded is the same model.
+TEST(Models, CheckpointsOfEveryKindLoadTheSameModel) {
+  const fs::path dir = fs::temp_directory_path() / ("phasegen-models-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const EventSet data = uniform_events(400, 8);
+  std::vector<std::pair<std::string, ModelSpec>> specs;
+  specs.emplace_back("langevin", small_spec(ModelKind::kLangevin));
+  for (const auto& [name, prior] : std::vector<std::pair<std::string, FlowPriorChoice>>{
+           {"flow-rambo", FlowPriorChoice::kRambo},
+           {"flow-gaussian", FlowPriorChoice::kGaussian},
+           {"flow-latent", FlowPriorChoice::kLatent}}) {
+    ModelSpec spec = small_spec(ModelKind::kFlow);
+    spec.flow().prior(prior).nfe(8);
+    specs.emplace_back(name, spec);
+  }
+  specs.emplace_back("vp", small_spec(ModelKind::kVp));
+  specs.emplace_back("pflow", small_spec(ModelKind::kPFlow));
+  specs.emplace_back("pddpm", small_spec(ModelKind::kPDdpm));
+  std::uint64_t seed = 10;
+  for (const auto& [name, spec] : specs) {
+    SCOPED_TRACE(name);
+    Model model(spec, data, seed);
+    randomise(model, seed++);
+    EXPECT_EQ(model.conserving(), spec.conserving());
+    EXPECT_EQ(model.fitted().gaussian.has_value(), name == "flow-gaussian");
+    EXPECT_EQ(model.fitted().momentum_scale.has_value(), !spec.conserving());
+    const std::string path = (dir / (name + ".ckpt")).string();
+    model.save(path);
+    const Model loaded = Model::load(path);
+    EXPECT_TRUE(loaded.spec() == model.spec());
+    EXPECT_TRUE(loaded.spec() == spec);
+    EXPECT_EQ(loaded.particles(), 3);
+    EXPECT_EQ(loaded.sqrt_s(), 91.2);
+    EXPECT_EQ(loaded.pdg_ids(), data.pdg_ids);
+    EXPECT_EQ(loaded.conserving(), model.conserving());
+    EXPECT_EQ(loaded.evaluations(), model.evaluations());
+    EXPECT_EQ(loaded.description(), model.description());
+    ASSERT_TRUE(loaded.origin().has_value());
+    EXPECT_EQ(loaded.origin()->path, path);
+    EXPECT_NE(loaded.network().ptr(), model.network().ptr());
+    const auto saved_weights = model.network()->parameters(), loaded_weights = loaded.network()->parameters();
+    ASSERT_EQ(saved_weights.size(), loaded_weights.size());
+    for (std::size_t k = 0; k < saved_weights.size(); ++k) EXPECT_TRUE(at::equal(saved_weights[k], loaded_weights[k]));
+    const SampleOptions options = SampleOptions().seed(5);
+    const SampleResult a = model.sample(50, options), b = loaded.sample(50, options);
+    ASSERT_EQ(a.events.sizes(), (at::IntArrayRef{50, 3, 4}));
+    EXPECT_TRUE(at::equal(a.events, b.events));
+    EXPECT_FALSE(at::equal(a.events, loaded.sample(50, SampleOptions().seed(6)).events));
+    if (spec.conserving()) EXPECT_LE(table_one_violation(a.events, 91.2).max().item<double>(), 1e-12);
+    // The same weights and fitted state give the same loss for the same draws.
+    at::Generator ga = make_generator(6), gb = make_generator(6);
+    const at::Tensor batch = data.momenta.narrow(0, 0, 32);
+    EXPECT_TRUE(at::equal(model.loss(batch, ga).detach(), loaded.loss(batch, gb).detach()));
+  }
+  EXPECT_THROW(Model::load((dir / "missing.ckpt").string()), Error);
+  fs::remove_all(dir);
+}
+
+// Every family has a finite training loss with a gradient for every weight.
+TEST(Models, EveryFamilyHasAFiniteLossWithAGradient) {
+  at::Generator gen = make_generator(9);
+  const at::Tensor events = aps_events(2000, gen);
+  auto net = random_network(5);
+  auto net_with_event = random_network(5, 4);
+  for (const auto& family : all_families(events)) {
+    QNetwork& used = sees_the_event(*family) ? net_with_event : net;
+    used->zero_grad();
+    const at::Tensor loss = family->loss(*used, events.narrow(0, 0, 300), gen);
+    ASSERT_EQ(loss.dim(), 0) << family->description();
+    EXPECT_TRUE(std::isfinite(loss.item<double>())) << family->description();
+    loss.backward();
+    double norm = 0;
+    for (const auto& p : used->parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << family->description();
+      EXPECT_TRUE(at::isfinite(p.grad()).all().item<bool>()) << family->description();
+      norm += p.grad().pow(2).sum().item<double>();
+    }
+    EXPECT_GT(norm, 0) << family->description();
+    const auto* flow = dynamic_cast<const FlowFamily*>(family.get());
+    EXPECT_EQ(family->loss_group(), flow && flow->coupling() == FlowCoupling::kOt ? kOtGroup : 1);
+  }
 }
 
 // Conservation at every step of every q- and z-space sampler; the p-space baselines break it,
@@ -121,32 +381,31 @@ TEST(Models, EveryStateIsExactExceptForThePSpaceBaselines) {
   const at::Tensor events = aps_events(4000, gen);
   auto net = random_network(5);
   auto net_with_event = random_network(5, 4);
-  for (const auto& model : all_models(events)) {
+  for (const auto& family : all_families(events)) {
     std::int64_t states = 0;
     double worst = 0, worst_mass = 0, best = 1e300;
-    const auto* flow = dynamic_cast<const FlowModel*>(model.get());
-    const auto* vp = dynamic_cast<const VpModel*>(model.get());
-    const bool event = (flow && flow->features() == StateFeatures::kEvent) || (vp && vp->features() == StateFeatures::kEvent);
-    const at::Tensor out =
-        model->sample_events(event ? *net_with_event : *net, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
-          const at::Tensor v = conservation_violation(p, 91.2);
-          worst = std::max(worst, v.max().item<double>());
-          best = std::min(best, v.min().item<double>());
-          worst_mass = std::max(worst_mass, mass_violation(p, 91.2).max().item<double>());
-          ++states;
-        });
-    const auto* langevin = dynamic_cast<const LangevinModel*>(model.get());
+    QNetworkImpl& used = sees_the_event(*family) ? *net_with_event : *net;
+    const at::Tensor out = family->sample(used, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
+      const at::Tensor v = conservation_violation(p, 91.2);
+      worst = std::max(worst, v.max().item<double>());
+      best = std::min(best, v.min().item<double>());
+      worst_mass = std::max(worst_mass, mass_violation(p, 91.2).max().item<double>());
+      ++states;
+    });
+    const auto* langevin = dynamic_cast<const LangevinFamily*>(family.get());
     const std::int64_t expected_states =
-        langevin ? langevin->diffusion().sampler_steps() + 1 : model->last_step() + 1;
-    EXPECT_EQ(states, expected_states) << model->description();
-    EXPECT_LE(worst_mass, 1e-12) << model->description();
+        langevin ? langevin->diffusion().sampler_steps() + 1 : family->last_step() + 1;
+    EXPECT_EQ(states, expected_states) << family->description();
+    EXPECT_EQ(out.sizes(), (at::IntArrayRef{200, 5, 4})) << family->description();
+    EXPECT_EQ(out.scalar_type(), at::kDouble) << family->description();
+    EXPECT_LE(worst_mass, 1e-12) << family->description();
     const at::Tensor table_one = table_one_violation(out, 91.2);
-    if (model->conserving()) {
-      EXPECT_LE(worst, 1e-12) << model->description();
-      EXPECT_LE(table_one.max().item<double>(), 1e-12) << model->description();
+    if (family->conserving()) {
+      EXPECT_LE(worst, 1e-12) << family->description();
+      EXPECT_LE(table_one.max().item<double>(), 1e-12) << family->description();
     } else {
-      EXPECT_GT(best, 1e-6) << model->description();
-      EXPECT_GT(table_one.min().item<double>(), 1e-3) << model->description();
+      EXPECT_GT(best, 1e-6) << family->description();
+      EXPECT_GT(table_one.min().item<double>(), 1e-3) << family->description();
     }
   }
 }
@@ -162,22 +421,19 @@ TEST(Models, OnAGpuEveryFamilyTrainsAndEveryStateIsExact) {
   net->to(cuda);
   net_with_event->to(cuda);
   at::Generator gen = make_generator(3, cuda);
-  for (const auto& model : all_models(events.cpu())) {
-    const auto* flow = dynamic_cast<const FlowModel*>(model.get());
-    const auto* vp = dynamic_cast<const VpModel*>(model.get());
-    const bool event = (flow && flow->features() == StateFeatures::kEvent) || (vp && vp->features() == StateFeatures::kEvent);
-    QNetworkImpl& used = event ? *net_with_event : *net;
-    const at::Tensor loss = model->loss_function()(used, events.narrow(0, 0, 256), gen);
-    EXPECT_TRUE(loss.is_cuda()) << model->description();
-    EXPECT_TRUE(std::isfinite(loss.item<double>())) << model->description();
+  for (const auto& family : all_families(events.cpu())) {
+    QNetworkImpl& used = sees_the_event(*family) ? *net_with_event : *net;
+    const at::Tensor loss = family->loss(used, events.narrow(0, 0, 256), gen);
+    EXPECT_TRUE(loss.is_cuda()) << family->description();
+    EXPECT_TRUE(std::isfinite(loss.item<double>())) << family->description();
     double worst = 0;
-    const at::Tensor out = model->sample_events(used, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
+    const at::Tensor out = family->sample(used, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
       EXPECT_TRUE(p.is_cuda());
       worst = std::max(worst, conservation_violation(p, 91.2).max().item<double>());
     });
-    EXPECT_TRUE(out.is_cuda()) << model->description();
-    if (model->conserving()) {
-      EXPECT_LE(worst, 1e-12) << model->description();
+    EXPECT_TRUE(out.is_cuda()) << family->description();
+    if (family->conserving()) {
+      EXPECT_LE(worst, 1e-12) << family->description();
     }
   }
 }
@@ -187,9 +443,9 @@ TEST(Models, OnAGpuEveryFamilyTrainsAndEveryStateIsExact) {
 TEST(Models, FibreCouplingSharesTheFibreAndKeepsTheMarginals) {
   at::Generator gen = make_generator(5);
   const at::Tensor events = sample_uniform_phase_space(20000, 4, 91.2, gen);
-  FlowModel model(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4), StateSpace::q_space(LiftOptions::random(), 91.2),
-                  StateFeatures::kNone, FlowCoupling::kFibre);
-  auto [x0, x1] = model.training_pairs(events, gen);
+  FlowFamily family(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4),
+                    StateSpace::q_space(LiftOptions::random(), 91.2), StateFeatures::kNone, FlowCoupling::kFibre);
+  auto [x0, x1] = family.training_pairs(events, gen);
   const FibrePoint f0 = fibre_point(x0.to(at::kDouble), 91.2), f1 = fibre_point(x1.to(at::kDouble), 91.2);
   EXPECT_LE(test::max_abs(f0.boost - f1.boost) / (1.0 + f1.boost.abs().max().item<double>()), 1e-4);
   EXPECT_LE(test::max_abs(f0.scale / f1.scale - 1.0), 1e-4);
@@ -202,9 +458,9 @@ TEST(Models, FibreCouplingSharesTheFibreAndKeepsTheMarginals) {
   }
   // The two halves of a pair are not independent: they share (b, x).
   EXPECT_GT(at::corrcoef(at::stack({x0.sum(1).select(1, 2), x1.sum(1).select(1, 2)}).to(at::kDouble))[0][1].item<double>(), 0.5);
-  EXPECT_ERROR_CONTAINS(FlowModel(FlowMatching(FlowPrior::kNormal, OdeSolver::kEuler, 4),
-                                  StateSpace::q_space(LiftOptions::random(), 1.0), StateFeatures::kNone,
-                                  FlowCoupling::kFibre),
+  EXPECT_ERROR_CONTAINS(FlowFamily(FlowMatching(FlowPrior::kNormal, OdeSolver::kEuler, 4),
+                                   StateSpace::q_space(LiftOptions::random(), 1.0), StateFeatures::kNone,
+                                   FlowCoupling::kFibre),
                         "coupling = fibre: expected the RAMBO prior");
 }
 
@@ -214,9 +470,9 @@ TEST(Models, OtCouplingPermutesTheDataTowardsClosePairs) {
   at::Generator gen = make_generator(6);
   const at::Tensor events = aps_events(600, gen);  // groups of 256, 256 and 88
   auto pairs = [&](FlowCoupling coupling) {
-    FlowModel model(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4),
-                    StateSpace::q_space(LiftOptions::random(), 91.2), StateFeatures::kNone, coupling);
-    return model.training_pairs(events, gen);
+    FlowFamily family(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4),
+                      StateSpace::q_space(LiftOptions::random(), 91.2), StateFeatures::kNone, coupling);
+    return family.training_pairs(events, gen);
   };
   auto [x0, x1] = pairs(FlowCoupling::kOt);
   const at::Tensor p0 = rambo_map(x0.to(at::kDouble), 91.2), p1 = rambo_map(x1.to(at::kDouble), 91.2);
@@ -231,22 +487,19 @@ TEST(Models, OtCouplingPermutesTheDataTowardsClosePairs) {
   const double ot = mean_distance(p0, p1);
   const double fibre = mean_distance(rambo_map(y0.to(at::kDouble), 91.2), rambo_map(y1.to(at::kDouble), 91.2));
   EXPECT_LT(ot, 0.7 * fibre) << "ot " << ot << ", fibre " << fibre;
-  EXPECT_ERROR_CONTAINS(FlowModel(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4),
-                                  StateSpace::q_space(LiftOptions::fixed(0.15), 1.0), StateFeatures::kNone,
-                                  FlowCoupling::kOt),
+  EXPECT_ERROR_CONTAINS(FlowFamily(FlowMatching(FlowPrior::kRambo, OdeSolver::kEuler, 4),
+                                   StateSpace::q_space(LiftOptions::fixed(0.15), 1.0), StateFeatures::kNone,
+                                   FlowCoupling::kOt),
                         "expected the RAMBO prior");
 }
 
 TEST(Models, TrajectoryLabelsAndSampledEventsMatchTheFinalState) {
   auto net = random_network(3);
-  VpOptions o;
-  o.sampler = "ddim";
-  o.nfe = 10;
-  VpModel vp(o, StateSpace::latent(LiftOptions::random(), 1.0));
+  VpFamily vp(VpOptions().sampler(VpSampler::kDdim).nfe(10), StateSpace::latent(LiftOptions::random(), 1.0));
   std::vector<std::int64_t> labels;
   at::Tensor last;
   at::Generator gen = make_generator(3);
-  at::Tensor p = vp.sample_events(*net, 50, 3, gen, 4, [&](std::int64_t step, const at::Tensor& e) {
+  at::Tensor p = vp.sample(*net, 50, 3, gen, 4, [&](std::int64_t step, const at::Tensor& e) {
     labels.push_back(step);
     last = e;
   });

@@ -1,12 +1,12 @@
-#include "phasegen/nn.hpp"
+#include "phasegen/models/nn.hpp"
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/init.h>
 
 #include <cstdlib>
 
-#include "phasegen/runtime.hpp"
-#include "phasegen/phasespace.hpp"
+#include "phasegen/core/runtime.hpp"
+#include "phasegen/physics/phasespace.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {
@@ -22,7 +22,7 @@ void randomise(torch::nn::Module& net, std::uint64_t seed) {
 TEST(Networks, OutputsHaveTheShapeOfQAndStartAtZero) {
   at::Generator gen = make_generator(1);
   for (const std::string kind : {"mlp", "transformer"}) {
-    auto net = make_network(NetworkOptions().kind(kind).particles(4).hidden(32).layers(2).model_dim(16).blocks(2).heads(2));
+    auto net = make_network(NetworkOptions().kind(kNetworkKindNames.parse(kind)).particles(4).hidden(32).layers(2).model_dim(16).blocks(2).heads(2));
     at::Tensor q = sample_rambo_prior(8, 4, gen, at::kFloat);
     at::Tensor out = net->forward(q, at::rand({8}, gen));
     EXPECT_EQ(out.sizes(), q.sizes()) << kind;
@@ -36,7 +36,7 @@ TEST(Networks, OutputsHaveTheShapeOfQAndStartAtZero) {
 }
 
 TEST(Networks, TransformerIsPermutationEquivariant) {
-  auto net = make_network(NetworkOptions().kind("transformer").particles(6).model_dim(32).blocks(2).heads(4));
+  auto net = make_network(NetworkOptions().kind(NetworkKind::kTransformer).particles(6).model_dim(32).blocks(2).heads(4));
   randomise(*net, 2);
   at::Generator gen = make_generator(3);
   at::Tensor q = sample_rambo_prior(16, 6, gen, at::kFloat);
@@ -49,8 +49,8 @@ TEST(Networks, TransformerIsPermutationEquivariant) {
 }
 
 TEST(Networks, BadOptionsAndShapesAreRefused) {
-  EXPECT_ERROR_CONTAINS(make_network(NetworkOptions().kind("resnet")), "unknown network 'resnet'");
-  EXPECT_ERROR_CONTAINS(make_network(NetworkOptions().kind("transformer").model_dim(30).heads(4)),
+  EXPECT_ERROR_CONTAINS(kNetworkKindNames.parse("resnet"), "network: unknown network 'resnet': expected mlp or transformer");
+  EXPECT_ERROR_CONTAINS(make_network(NetworkOptions().kind(NetworkKind::kTransformer).model_dim(30).heads(4)),
                         "expected d_model divisible by heads");
   EXPECT_ERROR_CONTAINS(make_network(NetworkOptions().time_embedding(7)), "expected an even time embedding");
   auto net = make_network(NetworkOptions().particles(3).hidden(8).layers(1));
@@ -128,7 +128,7 @@ namespace {
 
 TEST(Networks, ExtraInputsAreReadBesideTheStateAndCarryNoGradient) {
   for (const char* kind : {"mlp", "transformer"}) {
-    auto net = make_network(NetworkOptions().kind(kind).particles(4).hidden(16).layers(2).model_dim(16).blocks(1)
+    auto net = make_network(NetworkOptions().kind(kNetworkKindNames.parse(kind)).particles(4).hidden(16).layers(2).model_dim(16).blocks(1)
                                 .heads(2).time_embedding(8).extra_inputs(4),
                             1);
     at::Generator gen = make_generator(2);

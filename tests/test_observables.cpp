@@ -1,6 +1,6 @@
-#include "phasegen/observables.hpp"
+#include "phasegen/physics/observables.hpp"
 
-#include "phasegen/phasespace.hpp"
+#include "phasegen/physics/phasespace.hpp"
 
 #include <cmath>
 #include <set>

@@ -1,4 +1,4 @@
-#include "phasegen/ode.hpp"
+#include "phasegen/models/ode.hpp"
 
 #include <cmath>
 

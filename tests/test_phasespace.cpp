@@ -1,4 +1,4 @@
-#include "phasegen/phasespace.hpp"
+#include "phasegen/physics/phasespace.hpp"
 
 #include <torch/csrc/autograd/autograd.h>
 
@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "phasegen/observables.hpp"
-#include "phasegen/stats.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/eval/stats.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {

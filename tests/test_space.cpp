@@ -1,8 +1,8 @@
-#include "phasegen/space.hpp"
+#include "phasegen/models/space.hpp"
 
-#include "phasegen/observables.hpp"
-#include "phasegen/targets.hpp"
-#include "phasegen/train.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/targets.hpp"
+#include "phasegen/training/train.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {
@@ -51,19 +51,6 @@ TEST(StateSpace, MomentumStatesHaveUnitVarianceAndDoNotConserve) {
   EXPECT_GT(conservation_violation(space.decode(at::randn({100, 3, 3}, gen)), 91.2).min().item<double>(), 1e-3);
   EXPECT_ERROR_CONTAINS(StateSpace::momentum(0.0, 1.0), "expected a scale x > 0");
   EXPECT_ERROR_CONTAINS(space.decode(at::zeros({4, 3, 4})), "expected states [batch, N, 3]");
-}
-
-TEST(StateSpace, SettingsRoundTripKeepsEveryDigit) {
-  for (const StateSpace& space : {StateSpace::q_space(LiftOptions::fixed(0.0846), 13000.0),
-                                  StateSpace::latent(LiftOptions::random(), 1.0),
-                                  StateSpace::momentum(0.1234567890123456789, 91.1876)}) {
-    StateSpace back = StateSpace::from_settings_text(to_key_values(space.settings()));
-    EXPECT_EQ(back.kind(), space.kind());
-    EXPECT_EQ(back.scale(), space.scale());
-    EXPECT_EQ(back.sqrt_s(), space.sqrt_s());
-    EXPECT_EQ(back.lift().scale(), space.lift().scale());
-    EXPECT_EQ(back.description(), space.description());
-  }
 }
 
 }  // namespace

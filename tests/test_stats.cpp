@@ -1,11 +1,11 @@
-#include "phasegen/stats.hpp"
+#include "phasegen/eval/stats.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
-#include "phasegen/assignment.hpp"
-#include "phasegen/phasespace.hpp"
+#include "phasegen/models/assignment.hpp"
+#include "phasegen/physics/phasespace.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {

@@ -1,12 +1,12 @@
-#include "phasegen/targets.hpp"
+#include "phasegen/physics/targets.hpp"
 
 #include <cmath>
 #include <iostream>
 #include <vector>
 
-#include "phasegen/observables.hpp"
-#include "phasegen/phasespace.hpp"
-#include "phasegen/stats.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/eval/stats.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {

@@ -1,4 +1,4 @@
-#include "phasegen/train.hpp"
+#include "phasegen/training/train.hpp"
 
 #include <unistd.h>
 
@@ -11,11 +11,16 @@
 #include <mutex>
 #include <thread>
 
-#include "phasegen/error.hpp"
-#include "phasegen/models.hpp"
-#include "phasegen/observables.hpp"
-#include "phasegen/parallel.hpp"
-#include "phasegen/targets.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/core/parallel.hpp"
+#include "phasegen/core/random.hpp"
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/models/model.hpp"
+#include "phasegen/models/spec.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/targets.hpp"
+#include "phasegen/training/checkpoint.hpp"
+#include "phasegen/training/workers.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {
@@ -33,65 +38,76 @@ class TrainTest : public ::testing::Test {
     TargetSpec muon;
     muon.kind = TargetKind::kMuon;
     at::Generator gen = make_generator(1);
-    events_ = EventGenerator(muon).generate(3000, gen);
+    data_.momenta = EventGenerator(muon).generate(3000, gen);
+    data_.sqrt_s = muon.sqrt_s;
+    data_.pdg_ids = muon.pdg_ids();
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   TrainOptions options(const std::string& name, std::int64_t steps) const {
-    TrainOptions o;
-    o.batch = 128;
-    o.steps = steps;
-    o.lr = 3e-3;
-    o.warmup = 5;
-    o.ema = 0.9;
-    o.validate_every = 5;
-    o.checkpoint_every = 7;
-    o.checkpoint = (dir_ / name).string();
-    o.seed = 3;
-    return o;
+    return TrainOptions()
+        .batch(128)
+        .steps(steps)
+        .lr(3e-3)
+        .warmup(5)
+        .ema(0.9)
+        .validate_every(5)
+        .checkpoint_every(7)
+        .checkpoint((dir_ / name).string())
+        .seed(3);
   }
 
-  static NetworkOptions small() { return NetworkOptions().particles(3).hidden(32).layers(2).time_embedding(16); }
-
-  ModelInfo info() const {
-    ModelInfo i;
-    i.model = "langevin";
-    i.network = network_to_text(small());
-    i.settings = model_.settings_text();
-    i.card = "[train]\n";
-    i.data = "particles = 3\npdg_ids = 11 14 -12\n";
-    return i;
+  // The Langevin model with Hutchinson's divergence on a small MLP (hidden 32 unless told).
+  static ModelSpec spec(std::int64_t hidden = 32) {
+    ModelSpec s(ModelKind::kLangevin);
+    s.network().hidden(hidden).layers(2).time_embedding(16);
+    s.langevin().divergence(DivergenceEstimate::kHutchinson);
+    return s;
   }
 
-  // The model's loss, made NaN at its `bad`-th call.
-  LossFunction poisoned(int bad) const {
-    return [base = model_.loss_function(), calls = std::make_shared<int>(0), bad](
-               QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) {
-      at::Tensor loss = base(net, events, gen);
-      return ++*calls == bad ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
-    };
-  }
+  // A fresh model (a network of its own, the same initial weights every time) on the muon events.
+  Model model(std::int64_t hidden = 32) const { return Model(spec(hidden), data_, 1); }
 
   // Trains and returns the loss of every step.
-  std::vector<double> train(Trainer& trainer, const at::Tensor& events) {
+  static std::vector<double> train(Trainer& trainer, const at::Tensor& events) {
     std::vector<double> losses;
     trainer.run(events, [&](const StepReport& r) { losses.push_back(r.loss); });
     return losses;
   }
 
+  // A run of `o` whose loss becomes NaN at step kept + 2, its last checkpoint before that at step
+  // `kept` (the Trainer takes no custom loss to poison): trained with the options' learning rate
+  // up to `kept` and stopped there (a checkpoint), then resumed with a learning rate of 1e30, whose
+  // first update (step kept + 1) sends the weights past float32's range. Returns the resumed
+  // trainer, ready to run into the NaN.
+  Trainer poisoned(TrainOptions o, std::int64_t kept) {
+    std::int64_t seen = 0;
+    Trainer good(model(), o);
+    good.run(data_.momenta, {}, [&] { return ++seen == kept; });
+    EXPECT_EQ(good.step(), kept);
+    o.lr(1e30);
+    Trainer bad(model(), o);
+    bad.resume();
+    return bad;
+  }
+
+  // That `message` stops a run at `step` for its non-finite loss (NaN, of either sign: its sign is
+  // the platform's), and then says `rest`.
+  static void expect_stop_at(const std::string& message, std::int64_t step, const std::string& rest) {
+    const std::string start = "step " + std::to_string(step) + ": the training loss is ";
+    ASSERT_EQ(message.rfind(start, 0), 0u) << "message: " << message;
+    const std::size_t value = start.size() + (message.compare(start.size(), 1, "-") == 0 ? 1 : 0);
+    EXPECT_EQ(message.compare(value, 3, "nan"), 0) << "message: " << message;
+    EXPECT_EQ(message.find("; stopped. " + rest), value + 3) << "message: " << message;
+  }
+
   fs::path dir_;
-  at::Tensor events_;
-  LangevinModel model_{[] {
-                         DiffusionOptions o;
-                         o.divergence = "hutchinson";
-                         return o;
-                       }(),
-                       LiftOptions::random(), 1.0};
+  EventSet data_;
 };
 
 TEST_F(TrainTest, ASmallRunsLossFalls) {
-  Trainer trainer(make_network(small()), model_.loss_function(), options("fall.ckpt", 120), info());
-  std::vector<double> losses = train(trainer, events_);
+  Trainer trainer(model(), options("fall.ckpt", 120));
+  std::vector<double> losses = train(trainer, data_.momenta);
   ASSERT_EQ(losses.size(), 120u);
   double first = 0, last = 0;
   for (int i = 0; i < 20; ++i) first += losses[i], last += losses[100 + i];
@@ -101,29 +117,54 @@ TEST_F(TrainTest, ASmallRunsLossFalls) {
 TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedOne) {
   for (const int workers : {1, 2}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
-    TrainOptions a_options = options("a.ckpt", 30), b_options = options("b.ckpt", 30);
-    a_options.workers = b_options.workers = workers;
-    Trainer straight(make_network(small()), model_.loss_function(), a_options, info());
-    std::vector<double> reference = train(straight, events_);
+    const TrainOptions a_options = options("a.ckpt", 30).workers(workers);
+    const TrainOptions b_options = options("b.ckpt", 30).workers(workers);
+    Trainer straight(model(), a_options);
+    std::vector<double> reference = train(straight, data_.momenta);
 
-    Trainer first(make_network(small()), model_.loss_function(), b_options, info());
+    Trainer first(model(), b_options);
     std::vector<double> head;
-    first.run(events_, [&](const StepReport& r) { head.push_back(r.loss); }, [&] { return head.size() == 12; });
+    first.run(data_.momenta, [&](const StepReport& r) { head.push_back(r.loss); }, [&] { return head.size() == 12; });
     ASSERT_EQ(first.step(), 12);
-    Trainer second(make_network(small()), model_.loss_function(), b_options, info());
+    Model resumed = model();
+    Trainer second(resumed, b_options);
     second.resume();
     EXPECT_EQ(second.step(), 12);
-    std::vector<double> tail = train(second, events_);
+    std::vector<double> tail = train(second, data_.momenta);
     ASSERT_EQ(tail.size(), 18u);
+    ASSERT_EQ(reference.size(), 30u);
     for (std::size_t i = 0; i < 12; ++i) EXPECT_EQ(head[i], reference[i]) << "step " << i + 1;
     for (std::size_t i = 0; i < 18; ++i) EXPECT_EQ(tail[i], reference[12 + i]) << "step " << 13 + i;
-    // The final checkpoints hold the same weights.
-    Checkpoint a = load_checkpoint((dir_ / "a.ckpt").string());
-    Checkpoint b = load_checkpoint((dir_ / "b.ckpt").string());
-    EXPECT_EQ(a.step, 30);
-    EXPECT_TRUE(a.ema);
-    auto pa = a.net->parameters(), pb = b.net->parameters();
-    for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(at::equal(pa[i], pb[i]));
+    // The final checkpoints hold the same record, raw weights and EMA weights.
+    const CheckpointReader a((dir_ / "a.ckpt").string()), b((dir_ / "b.ckpt").string());
+    EXPECT_EQ(a.record().step, 30);
+    EXPECT_EQ(b.record().step, 30);
+    EXPECT_EQ(b.record().seed, 3u);
+    EXPECT_EQ(b.record().train_curve, a.record().train_curve);
+    EXPECT_EQ(b.record().validation_curve, a.record().validation_curve);
+    QNetwork raw_a = model().network(), raw_b = model().network();
+    EXPECT_FALSE(a.load_weights(*raw_a, /*ema=*/false));
+    EXPECT_FALSE(b.load_weights(*raw_b, /*ema=*/false));
+    std::vector<at::Tensor> ema_a, ema_b;
+    ASSERT_TRUE(a.load_ema(ema_a));
+    ASSERT_TRUE(b.load_ema(ema_b));
+    const auto pa = raw_a->parameters(), pb = raw_b->parameters(), trained = resumed.network()->parameters();
+    ASSERT_EQ(pa.size(), pb.size());
+    ASSERT_EQ(ema_a.size(), pa.size());
+    ASSERT_EQ(ema_b.size(), pa.size());
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_TRUE(at::equal(pa[i], pb[i])) << "parameter " << i;
+      EXPECT_TRUE(at::equal(ema_a[i], ema_b[i])) << "EMA parameter " << i;
+      EXPECT_TRUE(at::equal(pb[i], trained[i])) << "parameter " << i << " of the resumed model";
+    }
+    // The model a checkpoint loads as is the run's EMA weights at its last step.
+    const Model loaded = Model::load((dir_ / "a.ckpt").string());
+    ASSERT_TRUE(loaded.origin());
+    EXPECT_EQ(loaded.origin()->step, 30);
+    EXPECT_TRUE(loaded.origin()->ema);
+    EXPECT_EQ(loaded.spec(), spec());
+    const auto pl = loaded.network()->parameters();
+    for (std::size_t i = 0; i < pl.size(); ++i) EXPECT_TRUE(at::equal(pl[i], ema_a[i])) << "parameter " << i;
   }
 }
 
@@ -137,7 +178,7 @@ TEST(Workers, AutomaticCountIsOnePerCpuWithEnoughRowsEach) {
 }
 
 TEST(Workers, PartsGiveTheGradientOfTheMeanLossAndKeepLossGroupsWhole) {
-  auto net = make_network(NetworkOptions().particles(3).hidden(16).layers(2).time_embedding(8));
+  QNetwork net = make_network(NetworkOptions().particles(3).hidden(16).layers(2).time_embedding(8));
   at::Generator gen = make_generator(4);
   {
     at::NoGradGuard no_grad;
@@ -146,18 +187,18 @@ TEST(Workers, PartsGiveTheGradientOfTheMeanLossAndKeepLossGroupsWhole) {
   std::mutex mutex;
   std::vector<std::int64_t> sizes;
   // A mean of per-row terms (and the row counts each part saw).
-  const LossFunction loss = [&](QNetworkImpl& n, const at::Tensor& rows, at::Generator&) {
+  const LossFunction loss = [&](const at::Tensor& rows, at::Generator&) {
     {
       std::lock_guard<std::mutex> lock(mutex);
       sizes.push_back(rows.size(0));
     }
-    return n.forward(rows, at::full({rows.size(0)}, 0.3f)).pow(2).flatten(1).sum(1).mean();
+    return net->forward(rows, at::full({rows.size(0)}, 0.3f)).pow(2).flatten(1).sum(1).mean();
   };
   auto part_gen = [](int part) { return make_generator(100 + static_cast<std::uint64_t>(part)); };
   auto gradients = [&](const at::Tensor& rows, int workers, std::int64_t group) {
     for (auto& p : net->parameters()) p.mutable_grad() = at::Tensor();
     sizes.clear();
-    const double value = loss_and_gradients(*net, loss, rows, gen, workers, group, part_gen).item<double>();
+    const double value = loss_and_gradients(net->parameters(), loss, rows, gen, workers, group, part_gen).item<double>();
     std::vector<at::Tensor> grads;
     for (auto& p : net->parameters()) grads.push_back(p.grad().clone());
     std::sort(sizes.begin(), sizes.end());
@@ -183,27 +224,32 @@ TEST(Workers, PartsGiveTheGradientOfTheMeanLossAndKeepLossGroupsWhole) {
   gradients(at::randn({200, 3, 3}, gen, at::kFloat), 2, 256);
   EXPECT_EQ(sizes, (std::vector<std::int64_t>{200}));
   // An error in a part reaches the caller once every part has finished.
-  const LossFunction failing = [](QNetworkImpl&, const at::Tensor& rows, at::Generator&) -> at::Tensor {
+  const LossFunction failing = [](const at::Tensor& rows, at::Generator&) -> at::Tensor {
     PHASEGEN_CHECK(rows.size(0) != 5, "a part of 5 rows");
     return rows.sum() * 0.0;
   };
-  EXPECT_ERROR_CONTAINS(loss_and_gradients(*net, failing, at::zeros({10, 3, 3}), gen, 2, 1, part_gen), "a part of 5 rows");
+  EXPECT_ERROR_CONTAINS(loss_and_gradients(net->parameters(), failing, at::zeros({10, 3, 3}), gen, 2, 1, part_gen), "a part of 5 rows");
 }
 
 TEST_F(TrainTest, NanLossStopsWithTheStepAndKeepsTheLastGoodCheckpoint) {
-  TrainOptions o = options("nan.ckpt", 20);
-  o.validate_every = 100;
-  Trainer trainer(make_network(small()), poisoned(9), o, info());
-  EXPECT_ERROR_CONTAINS(trainer.run(events_), "step 9: the training loss is nan; stopped. The last good checkpoint");
-  EXPECT_EQ(load_checkpoint(o.checkpoint).step, 7);
+  const TrainOptions o = options("nan.ckpt", 20).validate_every(100);
+  Trainer trainer = poisoned(o, 7);
+  EXPECT_EQ(trainer.step(), 7);
+  expect_stop_at(test::error_of([&] { trainer.run(data_.momenta); }), 9,
+                 "The last good checkpoint, '" + o.checkpoint() + "' (step 7), is kept");
+  EXPECT_EQ(trainer.step(), 8);
+  EXPECT_EQ(CheckpointReader(o.checkpoint()).record().step, 7);
+  // A run that diverges before its first checkpoint says so (and writes none).
+  const TrainOptions fresh = options("nan-fresh.ckpt", 20).validate_every(100).lr(1e30);
+  Trainer diverging(model(), fresh);
+  expect_stop_at(test::error_of([&] { diverging.run(data_.momenta); }), 2, "No checkpoint was written yet");
+  EXPECT_FALSE(fs::exists(fresh.checkpoint()));
 }
 
 TEST_F(TrainTest, ForeignTruncatedAndMissingCheckpointsAreRefused) {
-  Trainer trainer(make_network(small()), model_.loss_function(), options("m.ckpt", 7), info());
-  train(trainer, events_);
-  ModelInfo other = info();
-  other.network = network_to_text(small().hidden(64));
-  Trainer wrong(make_network(small().hidden(64)), model_.loss_function(), options("m.ckpt", 7), other);
+  Trainer trainer(model(), options("m.ckpt", 7));
+  train(trainer, data_.momenta);
+  Trainer wrong(model(64), options("m.ckpt", 7));
   EXPECT_ERROR_CONTAINS(wrong.resume(), "is from another model: its network differs (checkpoint has 'hidden = 32'");
   const std::string path = (dir_ / "m.ckpt").string();
   std::string bytes;
@@ -215,12 +261,13 @@ TEST_F(TrainTest, ForeignTruncatedAndMissingCheckpointsAreRefused) {
     std::ofstream out((dir_ / "cut.ckpt").string(), std::ios::binary);
     out << bytes.substr(0, bytes.size() / 2);
   }
-  EXPECT_ERROR_CONTAINS(load_checkpoint((dir_ / "cut.ckpt").string()), "is not a readable checkpoint (truncated or corrupt?)");
-  EXPECT_ERROR_CONTAINS(load_checkpoint((dir_ / "absent.ckpt").string()), "no such file");
-  TrainOptions big = options("big.ckpt", 5);
-  big.batch = 4000;
-  Trainer too_big(make_network(small()), model_.loss_function(), big, info());
-  EXPECT_ERROR_CONTAINS(too_big.run(events_), "batch: expected a batch of at most the 2850 training events");
+  EXPECT_ERROR_CONTAINS(CheckpointReader((dir_ / "cut.ckpt").string()), "is not a readable checkpoint (truncated or corrupt?)");
+  EXPECT_ERROR_CONTAINS(Model::load((dir_ / "cut.ckpt").string()), "is not a readable checkpoint (truncated or corrupt?)");
+  EXPECT_ERROR_CONTAINS(CheckpointReader((dir_ / "absent.ckpt").string()), "no such file");
+  Trainer truncated(model(), options("cut.ckpt", 7));
+  EXPECT_ERROR_CONTAINS(truncated.resume(), "is not a readable checkpoint (truncated or corrupt?)");
+  Trainer too_big(model(), options("big.ckpt", 5).batch(4000));
+  EXPECT_ERROR_CONTAINS(too_big.run(data_.momenta), "batch: expected a batch of at most the 2850 training events");
 }
 
 TEST(Device, NamesResolveAndAMissingGpuIsNamed) {
@@ -253,30 +300,29 @@ TEST(Device, GradientClipEqualsLibTorchs) {
 // the first non-finite step, and its checkpoint resumes there and samples on the CPU.
 TEST_F(TrainTest, OnAGpuARunResumesAndItsCheckpointOpensOnTheCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
-  TrainOptions o = options("gpu.ckpt", 60);
-  o.device = at::Device(at::kCUDA, 0);
-  o.checkpoint_every = 40;
-  Trainer trainer(make_network(small()), model_.loss_function(), o, info());
-  const std::vector<double> losses = train(trainer, events_);
+  TrainOptions o = options("gpu.ckpt", 60).device(at::Device(at::kCUDA, 0)).checkpoint_every(40);
+  Trainer trainer(model(), o);
+  const std::vector<double> losses = train(trainer, data_.momenta);
   ASSERT_EQ(losses.size(), 60u);
   EXPECT_LT(losses.back(), losses.front());
-  Checkpoint c = load_checkpoint(o.checkpoint);
-  EXPECT_EQ(c.step, 60);
-  EXPECT_TRUE(c.net->parameters().front().device().is_cpu());
-  at::Generator gen = make_generator(2);
-  const at::Tensor p = model_.sample_events(*c.net, 64, 3, gen);
+  const Model c = Model::load(o.checkpoint());
+  ASSERT_TRUE(c.origin());
+  EXPECT_EQ(c.origin()->step, 60);
+  EXPECT_TRUE(c.network()->parameters().front().device().is_cpu());
+  const at::Tensor p = c.sample(64, SampleOptions().seed(2).workers(1)).events;
+  ASSERT_EQ(p.size(0), 64);
   EXPECT_LE(conservation_violation(p, 1.0).max().item<double>(), 1e-12);
-  o.steps = 80;
-  Trainer resumed(make_network(small()), model_.loss_function(), o, info());
+  o.steps(80);
+  Trainer resumed(model(), o);
   resumed.resume();
-  EXPECT_EQ(train(resumed, events_).size(), 20u);
+  EXPECT_EQ(train(resumed, data_.momenta).size(), 20u);
 
-  TrainOptions n = options("gpu-nan.ckpt", 20);
-  n.device = o.device;
-  n.validate_every = 100;
-  Trainer failing(make_network(small()), poisoned(9), n, info());
-  EXPECT_ERROR_CONTAINS(failing.run(events_), "step 9: the training loss is nan; stopped. The last good checkpoint");
-  EXPECT_EQ(load_checkpoint(n.checkpoint).step, 7);
+  // The loss becomes NaN at step 9 (read back only at step 14, the next checkpoint's).
+  const TrainOptions n = options("gpu-nan.ckpt", 20).device(o.device()).validate_every(100);
+  Trainer failing = poisoned(n, 7);
+  expect_stop_at(test::error_of([&] { failing.run(data_.momenta); }), 9,
+                 "The last good checkpoint, '" + n.checkpoint() + "' (step 7), is kept");
+  EXPECT_EQ(CheckpointReader(n.checkpoint()).record().step, 7);
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "phasegen/error.hpp"
+#include "phasegen/core/error.hpp"
 
 namespace phasegen::test {
 

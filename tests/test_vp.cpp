@@ -1,13 +1,13 @@
-#include "phasegen/vp.hpp"
+#include "phasegen/models/vp.hpp"
 
 #include <cmath>
 
-#include "phasegen/diffusion.hpp"
-#include "phasegen/observables.hpp"
-#include "phasegen/phasespace.hpp"
-#include "phasegen/space.hpp"
-#include "phasegen/stats.hpp"
-#include "phasegen/targets.hpp"
+#include "phasegen/models/diffusion.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/physics/phasespace.hpp"
+#include "phasegen/models/space.hpp"
+#include "phasegen/eval/stats.hpp"
+#include "phasegen/physics/targets.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {
@@ -16,10 +16,10 @@ namespace {
 VpDiffusion make_vp(const std::string& sampler, std::int64_t nfe, const std::string& grid = "logsnr",
                     const std::string& schedule = "linear") {
   VpOptions o;
-  o.sampler = sampler;
-  o.nfe = nfe;
-  o.grid = grid;
-  o.schedule = schedule;
+  o.sampler(kVpSamplerNames.parse(sampler));
+  o.nfe(nfe);
+  o.grid(kVpGridNames.parse(grid));
+  o.schedule(kVpScheduleNames.parse(schedule));
   return VpDiffusion(o);
 }
 

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <system_error>
 
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
 
 namespace phasegen::detail {
 

@@ -5,8 +5,8 @@
 
 #include "atomic_file.hpp"
 #include "io_detail.hpp"
-#include "phasegen/error.hpp"
-#include "phasegen/event_io.hpp"
+#include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
 #include "phasegen/version.hpp"
 
 namespace phasegen {

@@ -2,7 +2,7 @@
 // LibTorch's headers come first: HepMC3 defines an ERROR macro that glog refuses to follow.
 #include "atomic_file.hpp"
 #include "io_detail.hpp"
-#include "phasegen/error.hpp"
+#include "phasegen/core/error.hpp"
 
 #include <HepMC3/Attribute.h>
 #include <HepMC3/GenEvent.h>

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "atomic_file.hpp"
-#include "phasegen/event_io.hpp"
+#include "phasegen/io/event_io.hpp"
 
 namespace phasegen::detail {
 

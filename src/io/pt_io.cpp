@@ -23,7 +23,7 @@
 
 #include "atomic_file.hpp"
 #include "io_detail.hpp"
-#include "phasegen/error.hpp"
+#include "phasegen/core/error.hpp"
 
 namespace phasegen::detail {
 

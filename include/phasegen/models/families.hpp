@@ -1,0 +1,141 @@
+// The model families, the engines a phasegen::Model runs: each turns a minibatch of events into
+// its training loss and a trained network into events, and knows how events enter and leave its
+// state space. A Model builds the family its spec names; build one directly to assemble a model
+// a run card cannot describe (tests do).
+//
+//   phasegen::VpFamily vp(phasegen::VpOptions(), phasegen::StateSpace::latent(phasegen::LiftOptions::random(), 1.0));
+//   at::Tensor loss = vp.loss(*net, events, gen);                 // events [b, N, 4]
+//   at::Tensor p = vp.sample(*net, 10000, 3, gen);                // [10000, 3, 4], exact events
+//
+// Families: LangevinFamily, the paper's q-space diffusion; FlowFamily, flow matching in q-space,
+// z-space or p-space; VpFamily, the variance-preserving diffusion in z-space or p-space. The
+// p-space variants are the paper's baselines and the only ones that do not conserve.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "phasegen/models/diffusion.hpp"
+#include "phasegen/models/flow.hpp"
+#include "phasegen/models/space.hpp"
+#include "phasegen/models/vp.hpp"
+#include "phasegen/physics/phasespace.hpp"
+
+namespace phasegen {
+
+class ModelFamily {
+ public:
+  /// Called with (step label, events [n, N, 4] float64) along the sampling path.
+  using EventCallback = std::function<void(std::int64_t step, const at::Tensor& events)>;
+
+  virtual ~ModelFamily() = default;
+  /// The training loss of a minibatch of events [b, N, 4] (any floating type), encoded into the
+  /// family's state with `gen`.
+  virtual at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const = 0;
+  /// Rows of a minibatch its loss couples (1: a mean of per-event terms).
+  virtual std::int64_t loss_group() const { return 1; }
+  /// Samples events [batch, N, 4] float64. With every > 0, `on_events` sees the events of the first
+  /// state (pure noise), of every `every`-th state and of the last. Labels: the diffusion step t for
+  /// langevin (T first, 0 last), the sampler step for flow and vp (0 first, S last).
+  virtual at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                            std::int64_t every = 0, const EventCallback& on_events = {}) const = 0;
+  /// Label of the last state: 0 for langevin, S for flow and vp.
+  virtual std::int64_t last_step() const = 0;
+  /// Network evaluations per sampled event.
+  virtual std::int64_t evaluations() const = 0;
+  /// Whether every sampled state is an exact phase-space point.
+  virtual bool conserving() const = 0;
+  virtual double sqrt_s() const = 0;
+  /// The sampler alone, e.g. "dpmpp2m, 20 NFE, logsnr grid".
+  virtual std::string sampler_description() const = 0;
+  virtual std::string description() const = 0;
+};
+
+class LangevinFamily : public ModelFamily {
+ public:
+  LangevinFamily(DiffusionOptions diffusion, LiftOptions lift, double sqrt_s);
+
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const override;
+  at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                    std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  std::int64_t last_step() const override { return 0; }
+  std::int64_t evaluations() const override { return diffusion_.evaluations(); }
+  bool conserving() const override { return true; }
+  double sqrt_s() const override { return sqrt_s_; }
+  std::string sampler_description() const override;
+  std::string description() const override;
+
+  const LangevinDiffusion& diffusion() const { return diffusion_; }
+  const LiftOptions& lift() const { return lift_; }
+
+ private:
+  LangevinDiffusion diffusion_;
+  LiftOptions lift_;
+  double sqrt_s_;
+};
+
+/// Flow matching on the state of `space`: q with the RAMBO or fitted Gaussian prior, z with N(0, I),
+/// or P/x with N(0, I) (the p-space baseline).
+class FlowFamily : public ModelFamily {
+ public:
+  FlowFamily(FlowMatching flow, StateSpace space, StateFeatures features = StateFeatures::kNone,
+             FlowCoupling coupling = FlowCoupling::kIndependent);
+  /// The Gaussian prior fitted to events [n, N, 4] encoded into `space` with `gen` (the paper's prior).
+  static GaussianPrior fit_gaussian(const at::Tensor& events, const StateSpace& space, at::Generator& gen);
+
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const override;
+  /// The (data, prior) pairs of the loss for a minibatch of events [b, N, 4]: states [b, N, 3]
+  /// float32 each, drawn by the family's coupling.
+  std::pair<at::Tensor, at::Tensor> training_pairs(const at::Tensor& events, at::Generator& gen) const;
+  at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                    std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  std::int64_t last_step() const override { return steps_for_budget(flow_.solver(), flow_.nfe()); }
+  std::int64_t evaluations() const override { return last_step() * evaluations_per_step(flow_.solver()); }
+  bool conserving() const override { return space_.conserving(); }
+  double sqrt_s() const override { return space_.sqrt_s(); }
+  std::string sampler_description() const override;
+  std::string description() const override;
+  std::int64_t loss_group() const override { return coupling_ == FlowCoupling::kOt ? kOtGroup : 1; }
+
+  const FlowMatching& flow() const { return flow_; }
+  const StateSpace& space() const { return space_; }
+  StateFeatures features() const { return features_; }
+  FlowCoupling coupling() const { return coupling_; }
+
+ private:
+  FlowMatching flow_;
+  StateSpace space_;
+  StateFeatures features_;
+  FlowCoupling coupling_;
+};
+
+/// The variance-preserving diffusion on the state of `space` (z-space, or P/x for the p-space DDPM).
+class VpFamily : public ModelFamily {
+ public:
+  VpFamily(VpOptions options, StateSpace space, StateFeatures features = StateFeatures::kNone);
+
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const override;
+  at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                    std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  std::int64_t last_step() const override { return vp_.steps(); }
+  std::int64_t evaluations() const override { return vp_.evaluations(); }
+  bool conserving() const override { return space_.conserving(); }
+  double sqrt_s() const override { return space_.sqrt_s(); }
+  std::string sampler_description() const override;
+  std::string description() const override;
+
+  const VpDiffusion& vp() const { return vp_; }
+  const StateSpace& space() const { return space_; }
+  StateFeatures features() const { return features_; }
+
+ private:
+  VpDiffusion vp_;
+  StateSpace space_;
+  StateFeatures features_;
+};
+
+}  // namespace phasegen

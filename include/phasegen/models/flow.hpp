@@ -1,0 +1,102 @@
+// Flow matching on a model's state X (q, the Gaussianised z or P/x, see space.hpp): a straight
+// path from data (t = 0) to a prior (t = 1), a network regressed on the path's velocity, and an
+// ODE back from the prior to data. In q-space the RAMBO prior p_ref makes the t = 1 end exactly
+// uniform phase space, and so does N(0, I) in z-space; the fitted Gaussian is the paper's choice.
+//
+//   phasegen::FlowMatching flow(phasegen::FlowPrior::kRambo, phasegen::OdeSolver::kHeun, 20);
+//   at::Tensor loss = flow.loss(*net, q0, gen);                       // q0: lifted data
+//   at::Tensor q = flow.sample(*net, 10000, 3, gen);                   // rambo_map(q) is an event
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "phasegen/core/names.hpp"
+#include "phasegen/models/nn.hpp"
+#include "phasegen/models/ode.hpp"
+
+namespace phasegen {
+
+/// A Gaussian over flattened q-space (3N coordinates), with full covariance.
+struct GaussianPrior {
+  at::Tensor mean;      ///< [3N] float64
+  at::Tensor cholesky;  ///< [3N, 3N] float64, lower triangular, covariance = L L^T
+
+  /// Mean and covariance of encoded data [n, N, 3] (n > 3N).
+  static GaussianPrior fit(const at::Tensor& q);
+  /// Draws [batch, N, 3] float32.
+  at::Tensor sample(std::int64_t batch, at::Generator& gen) const;
+};
+
+/// kRambo: p_ref (for q-space); kGaussian: a Gaussian fitted to the encoded data; kNormal: N(0, I)
+/// (z-space, where it is exactly p_ref, and the p-space baseline).
+enum class FlowPrior { kRambo, kGaussian, kNormal };
+inline constexpr NameTable<FlowPrior, 3> kFlowPriorNames{
+    "prior", "prior", {{{FlowPrior::kRambo, "rambo"}, {FlowPrior::kGaussian, "gaussian"}, {FlowPrior::kNormal, "normal"}}}};
+FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo", "gaussian" or "normal"
+const char* flow_prior_name(FlowPrior prior);
+
+/// How training draws t: uniform on (0, 1); data: t = u^2 (density 1/(2 sqrt(t))), more of the
+/// training at the data end; noise: t = 1 - u^2, more of it at the prior end.
+enum class FlowTimeLaw { kUniform, kData, kNoise };
+inline constexpr NameTable<FlowTimeLaw, 3> kFlowTimeLawNames{
+    "time_law", nullptr, {{{FlowTimeLaw::kUniform, "uniform"}, {FlowTimeLaw::kData, "data"}, {FlowTimeLaw::kNoise, "noise"}}}};
+
+/// How a flow model pairs data with prior draws. kIndependent: independent pairs. kFibre: each
+/// event is lifted onto the fibre point (b, x) of its own prior draw (q-space with p_ref, or z-space
+/// with N(0, I), whose q is p_ref). Both marginals stay exact, because under p_ref the fibre point
+/// is independent of the event, and data and prior then differ only along the event directions.
+/// kOt: the fibre coupling after pairing the data events of each group of kOtGroup in a minibatch with
+/// the prior draws' events by minimum summed squared momentum distance (minibatch optimal transport;
+/// a permutation, so both marginals stay exact).
+enum class FlowCoupling { kIndependent, kFibre, kOt };
+inline constexpr NameTable<FlowCoupling, 3> kFlowCouplingNames{
+    "coupling", "coupling", {{{FlowCoupling::kIndependent, "independent"}, {FlowCoupling::kFibre, "fibre"}, {FlowCoupling::kOt, "ot"}}}};
+inline constexpr std::int64_t kOtGroup = 256;
+
+class FlowMatching {
+ public:
+  /// `gaussian` is required for FlowPrior::kGaussian and ignored otherwise.
+  FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, std::optional<GaussianPrior> gaussian = {});
+
+  /// Prior draws [batch, N, 3] float32.
+  at::Tensor sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const;
+
+  /// Mean over the batch of |v(X_t, t) - (X_prior - X_data)|^2, t ~ U(0, 1), independent pairs.
+  /// x0: encoded data [batch, N, 3].
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& x0, at::Generator& gen) const;
+  /// The same for given pairs (x0 data, x1 prior draws), for couplings other than independence.
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& x0, const at::Tensor& x1, at::Generator& gen) const;
+
+  /// Integrates dX/dt = v from t = 1 (prior) to t = 0 with the solver and NFE budget and returns X
+  /// [batch, N, 3] float32; `on_state` sees the prior draw (t = 1) and the state after every step.
+  at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                    const std::function<void(double t, const at::Tensor& x)>& on_state = {}) const;
+
+  /// Features of the state given to the network beside it (see QNetworkImpl::forward_with).
+  void set_features(InputFeatures features) { features_ = std::move(features); }
+
+  /// How training draws t.
+  void set_time_law(FlowTimeLaw law) { time_law_ = law; }
+  FlowTimeLaw time_law() const { return time_law_; }
+
+  FlowPrior prior() const { return prior_; }
+  OdeSolver solver() const { return solver_; }
+  std::int64_t nfe() const { return nfe_; }
+  const std::optional<GaussianPrior>& gaussian() const { return gaussian_; }
+  std::string description() const;
+
+ private:
+  FlowPrior prior_;
+  OdeSolver solver_;
+  std::int64_t nfe_;
+  std::optional<GaussianPrior> gaussian_;
+  InputFeatures features_;
+  FlowTimeLaw time_law_ = FlowTimeLaw::kUniform;
+};
+
+}  // namespace phasegen

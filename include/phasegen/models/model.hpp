@@ -1,0 +1,148 @@
+// A generative model on massless N-body phase space: its spec, its network, N and sqrt(s), and
+// what it fitted to its training data. It gives the training loss of a minibatch, samples events
+// (every state of a conserving model's sampler an exact event), and saves and loads itself.
+//
+//   phasegen::EventSet data = phasegen::read_events("data/muon-train.pt");
+//   phasegen::Model model(phasegen::ModelSpec::from_card("cards/muon-langevin-cpu.toml"), data);
+//   phasegen::Trainer(model, phasegen::TrainOptions().steps(3000).checkpoint("m.ckpt")).run(data.momenta);
+//   at::Tensor events = model.sample(20000, phasegen::SampleOptions().seed(3)).events;   // [20000, 3, 4]
+//   phasegen::Model again = phasegen::Model::load("m.ckpt");                              // the same model
+//
+// Copies of a Model share one network: a Trainer trains the network of the model it was given.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "phasegen/io/event_io.hpp"
+#include "phasegen/models/flow.hpp"
+#include "phasegen/models/nn.hpp"
+#include "phasegen/models/spec.hpp"
+
+namespace phasegen {
+
+class ModelFamily;
+
+/// What a model fitted to its training data beside its weights: the Gaussian prior of a flow
+/// model with prior = gaussian, the momentum scale x of a p-space baseline (P / x).
+struct FittedState {
+  std::optional<GaussianPrior> gaussian;
+  std::optional<double> momentum_scale;  ///< GeV
+};
+
+/// Where a loaded model came from: the checkpoint's record of its training.
+struct ModelOrigin {
+  std::string path;              ///< the checkpoint read
+  std::int64_t step = 0;         ///< optimiser steps taken
+  bool ema = false;              ///< whether the weights are the run's EMA weights
+  std::string version, commit;   ///< of the phasegen that wrote it
+  std::string card;              ///< the resolved run card ([model] and [train])
+  std::string data_path;         ///< the training events
+  std::int64_t data_events = 0;
+  std::vector<std::pair<std::int64_t, double>> train_curve;       ///< (step, loss) at every validation
+  std::vector<std::pair<std::int64_t, double>> validation_curve;  ///< (step, validation loss)
+};
+
+struct SampleOptions {
+  /// Seed of the run; shard i of n draws from the stream (seed, shard, i) instead.
+  TORCH_ARG(std::uint64_t, seed) = 1;
+  /// Events sampled together (sets the memory used).
+  TORCH_ARG(std::int64_t, batch) = 10000;
+  /// CPU threads on parts of each batch, one core and single-threaded BLAS each; 0: one per CPU,
+  /// at most one per kMinRowsPerWorker events of the batch. The events depend on the seed and on
+  /// this count. Ignored on a GPU.
+  TORCH_ARG(int, workers) = 0;
+  /// With k > 0, keep the first state (pure noise), every k-th state of the sampler and the last,
+  /// each as events, for the first trajectory_events events of the first batch.
+  TORCH_ARG(std::int64_t, trajectory_every) = 0;
+  TORCH_ARG(std::int64_t, trajectory_events) = 10000;
+  /// Shard i (1..n) of a run of n shards: its share of the run's events from a stream of its own.
+  TORCH_ARG(std::int64_t, shard) = 1;
+  TORCH_ARG(std::int64_t, shards) = 1;
+};
+
+struct SampleResult {
+  at::Tensor events;               ///< [n, N, 4] float64 on the CPU (empty when handed to on_batch)
+  std::int64_t count = 0;          ///< events sampled (this shard's share of the run)
+  std::uint64_t seed = 0;          ///< the seed drawn from (the shard's)
+  int workers = 1;
+  std::vector<std::int64_t> trajectory_steps;  ///< the sampler's labels of the kept states
+  at::Tensor trajectory;           ///< [S, m, N, 4] float64, the kept states as events
+  double worst_state_violation = 0.0;  ///< worst conservation or mass violation over the kept states, / sqrt_s
+  double seconds = 0.0;            ///< spent sampling (not in on_batch)
+};
+
+class Model {
+ public:
+  /// A new model for events like `data` (N, sqrt(s) and PDG ids from it): its network drawn from
+  /// `seed`, and what the spec fits to data (a Gaussian prior, a momentum scale) fitted to
+  /// data.momenta. Throws phasegen::Error for an invalid spec.
+  Model(ModelSpec spec, const EventSet& data, std::uint64_t seed = 1);
+  /// A trained model from a checkpoint (EMA weights where the run kept them), on `device`. Throws a
+  /// phasegen::Error for a missing, truncated, foreign or older-format file.
+  static Model load(const std::string& path, const at::Device& device = at::kCPU);
+  /// Writes the model (spec, data record, fitted state, weights) as a checkpoint that load() reads;
+  /// it holds no optimiser state, so training cannot resume from it.
+  void save(const std::string& path) const;
+
+  /// The training loss of a minibatch of events [b, N, 4] with the step's generator (a graph for
+  /// the network's weights).
+  at::Tensor loss(const at::Tensor& events, at::Generator& gen) const;
+  /// Rows of a minibatch the loss couples (the OT coupling's groups; 1: a mean of per-event terms).
+  std::int64_t loss_group() const;
+
+  /// Samples `events` events (the whole run's with shards), batch by batch; with `on_batch` each
+  /// batch [b, N, 4] (float64, CPU) is handed over instead of kept. Reproducible for a seed, a
+  /// batch size and a worker count.
+  SampleResult sample(std::int64_t events, const SampleOptions& options = {},
+                      const std::function<void(const at::Tensor&)>& on_batch = {}) const;
+
+  /// The same model with other sampler settings (spec of the same kind and network; the weights shared).
+  Model with_spec(ModelSpec spec) const;
+  /// Moves the network to `device`.
+  void to(const at::Device& device);
+  at::Device device() const;
+
+  const ModelSpec& spec() const { return spec_; }
+  QNetwork& network() { return net_; }
+  const QNetwork& network() const { return net_; }
+  std::int64_t particles() const { return particles_; }
+  double sqrt_s() const { return sqrt_s_; }
+  const std::vector<int>& pdg_ids() const { return pdg_ids_; }
+  const FittedState& fitted() const { return fitted_; }
+  /// Set for a model read by load().
+  const std::optional<ModelOrigin>& origin() const { return origin_; }
+
+  /// Whether every sampled state is an exact phase-space point.
+  bool conserving() const;
+  /// Network evaluations per sampled event.
+  std::int64_t evaluations() const;
+  /// The sampler alone, e.g. "dpmpp2m, 20 NFE, logsnr grid".
+  std::string sampler_description() const;
+  /// The model, its data and its network in one line.
+  std::string description() const;
+
+ private:
+  Model(ModelSpec spec, std::int64_t particles, double sqrt_s, std::vector<int> pdg_ids, FittedState fitted,
+        QNetwork net);
+  friend class Trainer;
+
+  ModelSpec spec_;
+  std::int64_t particles_;
+  double sqrt_s_;
+  std::vector<int> pdg_ids_;
+  FittedState fitted_;
+  QNetwork net_;
+  std::shared_ptr<const ModelFamily> family_;
+  std::optional<ModelOrigin> origin_;
+};
+
+}  // namespace phasegen

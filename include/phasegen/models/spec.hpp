@@ -1,0 +1,105 @@
+// What a model is, as one typed and checked value: the family, the network, and every setting of
+// the family, read from a run card's [model] table and written back to it. The card is the only
+// configuration language: checkpoints store the resolved card and nothing else describes a model.
+//
+//   phasegen::ModelSpec spec = phasegen::ModelSpec::from_card("cards/muon-langevin-cpu.toml");
+//   spec.langevin().divergence(phasegen::DivergenceEstimate::kHutchinson);   // typed, not text
+//   std::cout << spec.description() << "\n" << spec.to_card();               // the resolved [model] table
+//
+// Kinds: langevin (the paper's q-space diffusion), flow (flow matching in q- or z-space), vp (the
+// variance-preserving diffusion in z-space), and the paper's p-space baselines pflow and pddpm.
+// Each kind reads only its own keys; keys of other kinds in a card are left out of the resolved card.
+#pragma once
+
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <string>
+
+#include "phasegen/core/names.hpp"
+#include "phasegen/io/card.hpp"
+#include "phasegen/models/diffusion.hpp"
+#include "phasegen/models/flow.hpp"
+#include "phasegen/models/nn.hpp"
+#include "phasegen/models/ode.hpp"
+#include "phasegen/models/space.hpp"
+#include "phasegen/models/vp.hpp"
+#include "phasegen/physics/phasespace.hpp"
+
+namespace phasegen {
+
+enum class ModelKind { kLangevin, kFlow, kVp, kPFlow, kPDdpm };
+inline constexpr NameTable<ModelKind, 5> kModelKindNames{"kind",
+                                                         "model",
+                                                         {{{ModelKind::kLangevin, "langevin"},
+                                                           {ModelKind::kFlow, "flow"},
+                                                           {ModelKind::kVp, "vp"},
+                                                           {ModelKind::kPFlow, "pflow"},
+                                                           {ModelKind::kPDdpm, "pddpm"}}}};
+
+/// The prior of a flow model, as a card names it: rambo (p_ref in q-space, uniform phase space at
+/// t = 1), gaussian (a Gaussian fitted to the lifted training data, the paper's), latent (N(0, I)
+/// in the Gaussianised z-space, which is p_ref again).
+enum class FlowPriorChoice { kRambo, kGaussian, kLatent };
+inline constexpr NameTable<FlowPriorChoice, 3> kFlowPriorChoiceNames{
+    "prior",
+    "prior",
+    {{{FlowPriorChoice::kRambo, "rambo"}, {FlowPriorChoice::kGaussian, "gaussian"}, {FlowPriorChoice::kLatent, "latent"}}},
+    "rambo, gaussian (fitted to the lifted data) or latent (N(0, I) in z-space)"};
+
+/// Flow matching: kind = flow uses every setting, pflow (N(0, I) on P/x) the solver and the NFE.
+struct FlowOptions {
+  TORCH_ARG(FlowPriorChoice, prior) = FlowPriorChoice::kRambo;
+  TORCH_ARG(OdeSolver, solver) = OdeSolver::kHeun;
+  TORCH_ARG(std::int64_t, nfe) = 20;
+  TORCH_ARG(FlowCoupling, coupling) = FlowCoupling::kIndependent;
+  TORCH_ARG(FlowTimeLaw, time_law) = FlowTimeLaw::kUniform;
+};
+
+class ModelSpec {
+ public:
+  /// The kind's defaults (pflow: Euler, 500 NFE; pddpm: the paper's schedule, DDPM, 500 NFE on a
+  /// uniform time grid; the others as their options say).
+  explicit ModelSpec(ModelKind kind = ModelKind::kLangevin);
+
+  /// The [model] table of a run card (the defaults of `kind = langevin` where the card has none).
+  static ModelSpec from_card(const std::string& path);
+  static ModelSpec from_card_text(const std::string& text, const std::string& source);
+  /// From a [model] table already read (and overridden by flags); names the key of any bad value.
+  static ModelSpec from_table(const CardSection& table);
+  /// The [model] table's keys and their types.
+  static CardSection schema();
+
+  /// The resolved [model] table: the keys of this kind, every default filled in (a Langevin em
+  /// sampler's nfe = 0 written as the schedule's T).
+  CardSection to_table() const;
+  /// to_table() as TOML text, every number exact (doubles with 17 significant digits).
+  std::string to_card() const;
+  /// Throws phasegen::Error naming the first setting that is out of range or inconsistent.
+  void validate() const;
+  std::string description() const;
+  /// Settings equal, value by value, in their resolved form.
+  bool operator==(const ModelSpec& other) const;
+  bool operator!=(const ModelSpec& other) const { return !(*this == other); }
+
+  ModelKind kind() const { return kind_; }
+  /// Whether every state of the model's sampler decodes to an exact event (all but pflow, pddpm).
+  bool conserving() const { return kind_ != ModelKind::kPFlow && kind_ != ModelKind::kPDdpm; }
+  /// Extra network inputs per particle the family's features need (0 or 4); network().extra_inputs
+  /// is set from it when a model is built.
+  std::int64_t extra_inputs() const;
+
+  TORCH_ARG(NetworkOptions, network);
+  /// The lift of training events to q-space (langevin, flow, vp).
+  TORCH_ARG(LiftOptions, lift) = LiftOptions::random();
+  TORCH_ARG(DiffusionOptions, langevin);
+  TORCH_ARG(FlowOptions, flow);
+  TORCH_ARG(VpOptions, vp);
+  /// What a flow or vp network sees beside its state.
+  TORCH_ARG(StateFeatures, features) = StateFeatures::kNone;
+
+ private:
+  ModelKind kind_;
+};
+
+}  // namespace phasegen

@@ -1,0 +1,164 @@
+#include "phasegen/models/families.hpp"
+
+#include <cmath>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "phasegen/models/assignment.hpp"
+#include "phasegen/core/error.hpp"
+
+namespace phasegen {
+
+namespace {
+
+// Decodes the states a sampler reports for every `every`-th step from the first, and the last.
+std::function<void(std::int64_t, const at::Tensor&)> every_state(std::int64_t every, std::int64_t last,
+                                                                 const ModelFamily::EventCallback& on_events,
+                                                                 const StateSpace& space) {
+  if (every <= 0 || !on_events) return {};
+  return [=, &space](std::int64_t step, const at::Tensor& x) {
+    if (step % every == 0 || step == last) on_events(step, space.decode(x));
+  };
+}
+
+// The network's view of the event a state decodes to; captures the space by value, so that the
+// function outlives any copy of the model.
+InputFeatures event_features(const StateSpace& space, StateFeatures features) {
+  if (features == StateFeatures::kNone) return {};
+  PHASEGEN_CHECK(space.conserving(), "features = event: expected a q- or z-space model, but got ", space.description());
+  return [space](const at::Tensor& x) { return (space.decode(x) / space.sqrt_s()).to(x.scalar_type()); };
+}
+
+
+// The data event paired with each prior event: within each group of kOtGroup (the last group takes
+// the rest), the permutation of the data minimising the summed squared distance of the momenta.
+at::Tensor transport_order(const at::Tensor& data, const at::Tensor& prior) {
+  const std::int64_t batch = data.size(0);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(batch));
+  for (std::int64_t start = 0; start < batch; start += kOtGroup) {
+    const std::int64_t n = std::min(kOtGroup, batch - start);
+    const at::Tensor cost = at::cdist(prior.narrow(0, start, n).flatten(1), data.narrow(0, start, n).flatten(1)).pow(2);
+    const std::vector<std::int64_t> column = min_cost_assignment(cost);
+    for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(start + i)] = start + column[static_cast<std::size_t>(i)];
+  }
+  return at::tensor(order, at::kLong).to(data.device());
+}
+
+}  // namespace
+
+// ---- Langevin ----
+
+LangevinFamily::LangevinFamily(DiffusionOptions diffusion, LiftOptions lift, double sqrt_s)
+    : diffusion_(std::move(diffusion)), lift_(lift), sqrt_s_(sqrt_s) {
+  PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, "model: expected sqrt_s > 0, but got ", sqrt_s);
+}
+
+at::Tensor LangevinFamily::loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const {
+  return diffusion_.loss(net, lift_to_qspace(events.to(at::kDouble), lift_, gen).to(at::kFloat), gen);
+}
+
+at::Tensor LangevinFamily::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                        at::Generator& gen, std::int64_t every, const EventCallback& on_events) const {
+  LangevinDiffusion::StateCallback on_state;
+  if (every > 0 && on_events) {
+    on_state = [&](std::int64_t t, const at::Tensor& q) { on_events(t, rambo_map(q.to(at::kDouble), sqrt_s_)); };
+  }
+  at::Tensor q = diffusion_.sample(net, batch, particles, gen, every, on_state);
+  return rambo_map(q.to(at::kDouble), sqrt_s_);
+}
+
+std::string LangevinFamily::sampler_description() const {
+  const DiffusionOptions& o = diffusion_.options();
+  if (o.sampler() == LangevinSampler::kHeun) return detail::concat("probability-flow ODE, heun, ", evaluations(), " NFE");
+  return detail::concat("Euler-Maruyama on the reverse SDE, variance ", kSamplerVarianceNames.name(o.variance()), ", ",
+                        evaluations(), " NFE");
+}
+
+std::string LangevinFamily::description() const {
+  return "q-space " + diffusion_.options().description() + ", " + lift_.description() +
+         " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
+}
+
+// ---- flow matching ----
+
+FlowFamily::FlowFamily(FlowMatching flow, StateSpace space, StateFeatures features, FlowCoupling coupling)
+    : flow_(std::move(flow)), space_(std::move(space)), features_(features), coupling_(coupling) {
+  flow_.set_features(event_features(space_, features_));
+  const bool rambo_prior = (space_.kind() == StateSpace::Kind::kQ && flow_.prior() == FlowPrior::kRambo) ||
+                           (space_.kind() == StateSpace::Kind::kLatent && flow_.prior() == FlowPrior::kNormal);
+  PHASEGEN_CHECK(coupling_ == FlowCoupling::kIndependent || (rambo_prior && space_.lift().kind() == LiftOptions::Kind::kRandom),
+                 "coupling = ", kFlowCouplingNames.name(coupling_), ": expected the RAMBO prior (q-space rambo or z-space latent) and the random lift");
+}
+
+GaussianPrior FlowFamily::fit_gaussian(const at::Tensor& events, const StateSpace& space, at::Generator& gen) {
+  return GaussianPrior::fit(space.encode(events, gen).to(at::kDouble));
+}
+
+std::pair<at::Tensor, at::Tensor> FlowFamily::training_pairs(const at::Tensor& events, at::Generator& gen) const {
+  if (coupling_ != FlowCoupling::kIndependent) {
+    at::Tensor x1 = flow_.sample_prior(events.size(0), events.size(1), gen);
+    const at::Tensor q1 = space_.to_q(x1);
+    at::Tensor data = events.to(at::kDouble);
+    if (coupling_ == FlowCoupling::kOt) data = data.index_select(0, transport_order(data, rambo_map(q1.to(at::kDouble), space_.sqrt_s())));
+    const FibrePoint fibre = fibre_point(q1, space_.sqrt_s());
+    return {space_.from_q(rambo_inverse(data, fibre)).to(at::kFloat), x1};
+  }
+  at::Tensor x0 = space_.encode(events, gen);
+  return {x0, flow_.sample_prior(events.size(0), events.size(1), gen).to(x0.scalar_type())};
+}
+
+at::Tensor FlowFamily::loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const {
+  auto [x0, x1] = training_pairs(events, gen);
+  return flow_.loss(net, x0, x1, gen);
+}
+
+at::Tensor FlowFamily::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                    std::int64_t every, const EventCallback& on_events) const {
+  auto keep = every_state(every, last_step(), on_events, space_);
+  std::function<void(double, const at::Tensor&)> on_state;
+  std::int64_t step = 0;
+  if (keep) on_state = [&](double, const at::Tensor& x) { keep(step++, x); };
+  return space_.decode(flow_.sample(net, batch, particles, gen, on_state));
+}
+
+std::string FlowFamily::sampler_description() const {
+  return detail::concat(ode_solver_name(flow_.solver()), ", ", evaluations(), " NFE");
+}
+
+std::string FlowFamily::description() const {
+  const std::string coupling = coupling_ == FlowCoupling::kIndependent ? "" : detail::concat(", ", kFlowCouplingNames.name(coupling_), " coupling");
+  return flow_.description() + coupling + ", " +
+         space_.description() + (features_ == StateFeatures::kEvent ? ", network sees the event" : "");
+}
+
+// ---- variance-preserving diffusion ----
+
+VpFamily::VpFamily(VpOptions options, StateSpace space, StateFeatures features)
+    : vp_(std::move(options)), space_(std::move(space)), features_(features) {
+  vp_.set_features(event_features(space_, features_));
+}
+
+at::Tensor VpFamily::loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const {
+  return vp_.loss(net, space_.encode(events, gen), gen);
+}
+
+at::Tensor VpFamily::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                  std::int64_t every, const EventCallback& on_events) const {
+  auto keep = every_state(every, last_step(), on_events, space_);
+  VpDiffusion::StateCallback on_state;
+  if (keep) on_state = [&](std::int64_t step, double, const at::Tensor& x) { keep(step, x); };
+  return space_.decode(vp_.sample(net, batch, particles, gen, on_state));
+}
+
+std::string VpFamily::sampler_description() const {
+  return detail::concat(kVpSamplerNames.name(vp_.options().sampler()), ", ", evaluations(), " NFE, ",
+                        kVpGridNames.name(vp_.options().grid()), " grid");
+}
+
+std::string VpFamily::description() const {
+  return "VP diffusion: " + vp_.options().description() + ", " + space_.description() +
+         (features_ == StateFeatures::kEvent ? ", network sees the event" : "");
+}
+
+}  // namespace phasegen

@@ -1,0 +1,90 @@
+#include "phasegen/models/flow.hpp"
+
+#include <sstream>
+#include <vector>
+
+#include "phasegen/core/error.hpp"
+#include "phasegen/physics/phasespace.hpp"
+
+namespace phasegen {
+
+GaussianPrior GaussianPrior::fit(const at::Tensor& q) {
+  PHASEGEN_CHECK(q.dim() == 3 && q.size(2) == 3, "Gaussian prior: expected q of shape [n, N, 3], but got ", q.sizes());
+  at::Tensor x = q.flatten(1).to(at::kDouble);
+  const std::int64_t n = x.size(0), d = x.size(1);
+  PHASEGEN_CHECK(n > d, "Gaussian prior: expected more than ", d, " events to fit a ", d,
+                 "-dimensional covariance, but got ", n);
+  GaussianPrior g;
+  g.mean = x.mean(0);
+  at::Tensor centred = x - g.mean;
+  at::Tensor covariance = at::matmul(centred.t(), centred) / static_cast<double>(n - 1);
+  g.cholesky = at::linalg_cholesky(covariance);
+  return g;
+}
+
+at::Tensor GaussianPrior::sample(std::int64_t batch, at::Generator& gen) const {
+  const std::int64_t d = mean.size(0);
+  at::Tensor z = at::randn({batch, d}, gen, at::TensorOptions().dtype(at::kDouble).device(gen.device()));
+  return (mean.to(z.device()) + at::matmul(z, cholesky.to(z.device()).t())).view({batch, d / 3, 3}).to(at::kFloat);
+}
+
+FlowPrior flow_prior_from_name(const std::string& name) { return kFlowPriorNames.parse(name); }
+
+const char* flow_prior_name(FlowPrior prior) { return kFlowPriorNames.name(prior); }
+
+FlowMatching::FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, std::optional<GaussianPrior> gaussian)
+    : prior_(prior), solver_(solver), nfe_(nfe), gaussian_(std::move(gaussian)) {
+  steps_for_budget(solver_, nfe_);
+  PHASEGEN_CHECK(prior_ != FlowPrior::kGaussian || gaussian_.has_value(),
+                 "flow matching: the gaussian prior needs parameters fitted to the lifted data");
+}
+
+at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const {
+  if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, at::kFloat);
+  if (prior_ == FlowPrior::kNormal) {
+    return at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kFloat).device(gen.device()));
+  }
+  PHASEGEN_CHECK(gaussian_->mean.size(0) == 3 * particles, "flow matching: the Gaussian prior has ",
+                 gaussian_->mean.size(0) / 3, " particles, but N = ", particles, " was asked for");
+  return gaussian_->sample(batch, gen);
+}
+
+at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& x0, at::Generator& gen) const {
+  return loss(net, x0, sample_prior(x0.size(0), x0.size(1), gen).to(x0.scalar_type()), gen);
+}
+
+at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& x0, const at::Tensor& prior,
+                              at::Generator& gen) const {
+  const std::int64_t batch = x0.size(0);
+  PHASEGEN_CHECK(prior.sizes() == x0.sizes(), "flow matching: expected prior draws shaped like the data ", x0.sizes(),
+                 ", but got ", prior.sizes());
+  at::Tensor t = at::rand({batch}, gen, x0.options());
+  if (time_law_ == FlowTimeLaw::kData) t = t * t;
+  if (time_law_ == FlowTimeLaw::kNoise) t = 1.0 - t * t;
+  at::Tensor tt = t.view({-1, 1, 1});
+  at::Tensor qt = (1.0 - tt) * x0 + tt * prior;
+  at::Tensor target = prior - x0;
+  return (net.forward_with(qt, t, features_) - target).pow(2).flatten(1).sum(1).mean();
+}
+
+at::Tensor FlowMatching::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                const std::function<void(double t, const at::Tensor& x)>& on_state) const {
+  at::NoGradGuard no_grad;
+  at::Tensor x = sample_prior(batch, particles, gen);
+  if (on_state) on_state(1.0, x);
+  auto field = [&](const at::Tensor& state, double t) {
+    return net.forward_with(state, at::full({1}, t, state.options()).expand({state.size(0)}), features_);
+  };
+  OdeCallback on_step;
+  if (on_state) on_step = [&](std::int64_t, double t, const at::Tensor& state) { on_state(t, state); };
+  return integrate(field, x, 1.0, 0.0, steps_for_budget(solver_, nfe_), solver_, on_step);
+}
+
+std::string FlowMatching::description() const {
+  return detail::concat("flow matching, ", flow_prior_name(prior_), " prior, ",
+                        time_law_ == FlowTimeLaw::kUniform ? "" : (time_law_ == FlowTimeLaw::kData ? "t = u^2" : "t = 1 - u^2"),
+                        time_law_ == FlowTimeLaw::kUniform ? "" : " in training, ", ode_solver_name(solver_), ", ",
+                        nfe_, " NFE");
+}
+
+}  // namespace phasegen

@@ -1,0 +1,249 @@
+#include "phasegen/models/model.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+
+#include "phasegen/core/error.hpp"
+#include "phasegen/core/parallel.hpp"
+#include "phasegen/core/random.hpp"
+#include "phasegen/models/families.hpp"
+#include "phasegen/physics/observables.hpp"
+#include "phasegen/training/checkpoint.hpp"
+
+namespace phasegen {
+
+namespace {
+
+StateSpace momentum_space(const FittedState& fitted, double sqrt_s) {
+  PHASEGEN_ASSERT(fitted.momentum_scale.has_value(), "a p-space model without its momentum scale");
+  return StateSpace::momentum(*fitted.momentum_scale, sqrt_s);
+}
+
+// The state space a flow model with this prior lives in.
+StateSpace flow_space(const ModelSpec& spec, double sqrt_s) {
+  return spec.flow().prior() == FlowPriorChoice::kLatent ? StateSpace::latent(spec.lift(), sqrt_s)
+                                                         : StateSpace::q_space(spec.lift(), sqrt_s);
+}
+
+std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, double sqrt_s, const FittedState& fitted) {
+  const FlowOptions& f = spec.flow();
+  switch (spec.kind()) {
+    case ModelKind::kLangevin: return std::make_shared<LangevinFamily>(spec.langevin(), spec.lift(), sqrt_s);
+    case ModelKind::kVp:
+      return std::make_shared<VpFamily>(spec.vp(), StateSpace::latent(spec.lift(), sqrt_s), spec.features());
+    case ModelKind::kPDdpm: return std::make_shared<VpFamily>(spec.vp(), momentum_space(fitted, sqrt_s));
+    case ModelKind::kPFlow:
+      return std::make_shared<FlowFamily>(FlowMatching(FlowPrior::kNormal, f.solver(), f.nfe()),
+                                          momentum_space(fitted, sqrt_s));
+    case ModelKind::kFlow: {
+      const FlowPrior prior = f.prior() == FlowPriorChoice::kLatent     ? FlowPrior::kNormal
+                              : f.prior() == FlowPriorChoice::kGaussian ? FlowPrior::kGaussian
+                                                                        : FlowPrior::kRambo;
+      PHASEGEN_ASSERT(prior != FlowPrior::kGaussian || fitted.gaussian.has_value(), "a gaussian prior not fitted");
+      FlowMatching flow(prior, f.solver(), f.nfe(), prior == FlowPrior::kGaussian ? fitted.gaussian : std::nullopt);
+      flow.set_time_law(f.time_law());
+      return std::make_shared<FlowFamily>(std::move(flow), flow_space(spec, sqrt_s), spec.features(), f.coupling());
+    }
+  }
+  PHASEGEN_ASSERT(false, "a model kind without a family");
+  return nullptr;
+}
+
+NetworkOptions network_for(const ModelSpec& spec, std::int64_t particles) {
+  NetworkOptions n = spec.network();
+  return n.particles(particles).extra_inputs(spec.extra_inputs());
+}
+
+FittedState fit(const ModelSpec& spec, const at::Tensor& events, double sqrt_s, std::uint64_t seed) {
+  FittedState fitted;
+  if (spec.kind() == ModelKind::kPFlow || spec.kind() == ModelKind::kPDdpm) {
+    fitted.momentum_scale = StateSpace::momentum_scale(events);
+  }
+  if (spec.kind() == ModelKind::kFlow && spec.flow().prior() == FlowPriorChoice::kGaussian) {
+    at::Generator gen = stream_generator(seed, Stream::kGaussianFit, 0);
+    fitted.gaussian = FlowFamily::fit_gaussian(events, flow_space(spec, sqrt_s), gen);
+  }
+  return fitted;
+}
+
+}  // namespace
+
+Model::Model(ModelSpec spec, std::int64_t particles, double sqrt_s, std::vector<int> pdg_ids, FittedState fitted,
+             QNetwork net)
+    : spec_(std::move(spec)),
+      particles_(particles),
+      sqrt_s_(sqrt_s),
+      pdg_ids_(std::move(pdg_ids)),
+      fitted_(std::move(fitted)),
+      net_(std::move(net)) {
+  PHASEGEN_CHECK(std::isfinite(sqrt_s_) && sqrt_s_ > 0, "model: expected sqrt_s > 0, but got ", sqrt_s_);
+  spec_.validate();
+  family_ = make_family(spec_, sqrt_s_, fitted_);
+}
+
+Model::Model(ModelSpec spec, const EventSet& data, std::uint64_t seed)
+    : Model(spec, data.momenta.size(1), data.sqrt_s, data.pdg_ids, fit(spec, data.momenta, data.sqrt_s, seed),
+            make_network(network_for(spec, data.momenta.size(1)), seed)) {
+  PHASEGEN_CHECK(data.momenta.dim() == 3 && data.momenta.size(2) == 4 && data.momenta.size(0) >= 1,
+                 "model: expected training events [n, N, 4], but got ", data.momenta.sizes());
+}
+
+Model Model::load(const std::string& path, const at::Device& device) {
+  CheckpointReader in(path, device);
+  const CheckpointRecord& r = in.record();
+  ModelSpec spec = [&] {
+    try {
+      return ModelSpec::from_card_text(r.card, path);
+    } catch (const Error& e) {
+      throw Error(detail::concat("checkpoint '", path, "': ", e.what()));
+    }
+  }();
+  QNetwork net = make_network(network_for(spec, r.particles));
+  net->to(device);
+  ModelOrigin origin;
+  origin.path = path;
+  origin.ema = in.load_weights(*net, /*ema=*/true);
+  origin.step = r.step;
+  origin.version = r.version;
+  origin.commit = r.commit;
+  origin.card = r.card;
+  origin.data_path = r.data_path;
+  origin.data_events = r.data_events;
+  origin.train_curve = r.train_curve;
+  origin.validation_curve = r.validation_curve;
+  Model model(std::move(spec), r.particles, r.sqrt_s, r.pdg_ids, r.fitted, std::move(net));
+  model.origin_ = std::move(origin);
+  return model;
+}
+
+void Model::save(const std::string& path) const {
+  CheckpointRecord r;
+  r.card = origin_ ? origin_->card : spec_.to_card();
+  r.particles = particles_;
+  r.sqrt_s = sqrt_s_;
+  r.pdg_ids = pdg_ids_;
+  r.fitted = fitted_;
+  if (origin_) {
+    r.data_path = origin_->data_path;
+    r.data_events = origin_->data_events;
+    r.step = origin_->step;
+    r.train_curve = origin_->train_curve;
+    r.validation_curve = origin_->validation_curve;
+  }
+  write_checkpoint(path, r, *net_);
+}
+
+at::Tensor Model::loss(const at::Tensor& events, at::Generator& gen) const { return family_->loss(*net_.ptr(), events, gen); }
+
+std::int64_t Model::loss_group() const { return family_->loss_group(); }
+
+Model Model::with_spec(ModelSpec spec) const {
+  PHASEGEN_CHECK(spec.kind() == spec_.kind(), "model: expected a spec of kind ", kModelKindNames.name(spec_.kind()),
+                 ", but got ", kModelKindNames.name(spec.kind()));
+  PHASEGEN_CHECK(spec.network().kind() == spec_.network().kind() && spec.extra_inputs() == spec_.extra_inputs(),
+                 "model: a spec with another network cannot share this model's weights");
+  Model other(std::move(spec), particles_, sqrt_s_, pdg_ids_, fitted_, net_);
+  other.origin_ = origin_;
+  return other;
+}
+
+void Model::to(const at::Device& device) { net_->to(device); }
+
+at::Device Model::device() const {
+  const auto params = net_->parameters();
+  return params.empty() ? at::Device(at::kCPU) : params.front().device();
+}
+
+bool Model::conserving() const { return family_->conserving(); }
+std::int64_t Model::evaluations() const { return family_->evaluations(); }
+std::string Model::sampler_description() const { return family_->sampler_description(); }
+
+std::string Model::description() const { return family_->description(); }
+
+SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
+                           const std::function<void(const at::Tensor&)>& on_batch) const {
+  PHASEGEN_CHECK(events >= 1, "sample: expected a positive number of events, but got ", events);
+  PHASEGEN_CHECK(o.batch() >= 1, "sample: expected a positive batch size, but got ", o.batch());
+  PHASEGEN_CHECK(o.workers() >= 0, "sample: expected a worker count >= 0, but got ", o.workers());
+  PHASEGEN_CHECK(o.trajectory_every() >= 0, "sample: expected a trajectory stride k >= 0, but got ",
+                 o.trajectory_every());
+  PHASEGEN_CHECK(o.trajectory_events() >= 1, "sample: expected trajectory events >= 1, but got ",
+                 o.trajectory_events());
+  PHASEGEN_CHECK(o.shards() >= 1 && o.shard() >= 1 && o.shard() <= o.shards(),
+                 "sample: expected shard i of n with 1 <= i <= n, but got ", o.shard(), " of ", o.shards());
+  PHASEGEN_CHECK(events >= o.shards(), "sample: the run's ", events, " events cannot fill ", o.shards(),
+                 " shards (the count is the whole run's)");
+  const at::Device device = this->device();
+  SampleResult result;
+  // Shard i of n draws its share of the run's events from a seed of its own, (seed, i): shards are
+  // independent, each reproducible alone.
+  result.count = events * o.shard() / o.shards() - events * (o.shard() - 1) / o.shards();
+  result.seed = o.shards() > 1 ? stream_seed(o.seed(), Stream::kSampleShard, static_cast<std::uint64_t>(o.shard()))
+                               : o.seed();
+  // On the CPU each batch is split over `workers` threads, one core and single-threaded BLAS each.
+  // One worker draws the batches in turn from the seed's stream; more give part k of batch b its
+  // own stream (seed, b, k).
+  result.workers = device.is_cpu() ? resolve_workers(o.workers(), o.batch()) : 1;
+  const bool trajectory = o.trajectory_every() > 0;
+  at::Generator gen = make_generator(result.seed, device);
+  std::vector<at::Tensor> kept_events, states;
+  std::mutex state_mutex;
+  std::int64_t batch_index = 0;
+  for (std::int64_t done = 0; done < result.count;) {
+    const std::int64_t n = std::min(o.batch(), result.count - done);
+    const auto start = std::chrono::steady_clock::now();
+    const bool record = trajectory && batch_index == 0;
+    const auto b = static_cast<std::uint64_t>(batch_index++);
+    const int parts = static_cast<int>(std::min<std::int64_t>(result.workers, n));
+    std::vector<at::Tensor> sampled(static_cast<std::size_t>(parts));
+    // The kept states: each part's share of the batch's first trajectory_events rows, per step.
+    std::vector<std::vector<at::Tensor>> kept(static_cast<std::size_t>(parts));
+    run_in_parts(n, parts, [&](int part, std::int64_t begin, std::int64_t count) {
+      at::NoGradGuard no_grad;
+      at::Generator part_gen =
+          parts == 1 ? gen
+                     : stream_generator(result.seed, Stream::kSamplePart,
+                                        b * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part), device);
+      const std::int64_t keep = std::clamp<std::int64_t>(o.trajectory_events() - begin, 0, count);
+      // Every part's states are checked for exactness.
+      auto keep_state = [&, part](std::int64_t t, const at::Tensor& state_events) {
+        const double worst = std::max(conservation_violation(state_events, sqrt_s_).max().item<double>(),
+                                      mass_violation(state_events, sqrt_s_).max().item<double>());
+        std::lock_guard<std::mutex> lock(state_mutex);
+        result.worst_state_violation = std::max(result.worst_state_violation, worst);
+        if (part == 0) result.trajectory_steps.push_back(t);
+        if (keep > 0) {
+          kept[static_cast<std::size_t>(part)].push_back(
+              state_events.narrow(0, 0, keep).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
+        }
+      };
+      sampled[static_cast<std::size_t>(part)] =
+          family_->sample(*net_.ptr(), count, particles_, part_gen, record ? o.trajectory_every() : 0, keep_state).to(at::kCPU);
+    });
+    if (record) {
+      for (std::size_t i = 0; i < kept.front().size(); ++i) {
+        std::vector<at::Tensor> rows;
+        for (const auto& part : kept) {
+          if (i < part.size()) rows.push_back(part[i]);
+        }
+        states.push_back(at::cat(rows));
+      }
+    }
+    at::Tensor batch = parts == 1 ? sampled.front() : at::cat(sampled);
+    result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    done += n;
+    if (on_batch) {
+      on_batch(batch);
+    } else {
+      kept_events.push_back(batch);
+    }
+  }
+  if (!kept_events.empty()) result.events = kept_events.size() == 1 ? kept_events.front() : at::cat(kept_events);
+  if (trajectory) result.trajectory = at::stack(states, 0);
+  return result;
+}
+
+}  // namespace phasegen

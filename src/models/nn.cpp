@@ -1,0 +1,255 @@
+#include "phasegen/models/nn.hpp"
+
+#include <torch/nn/functional/activation.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <tuple>
+
+#include "phasegen/core/error.hpp"
+
+namespace phasegen {
+
+namespace F = torch::nn::functional;
+
+void NetworkOptions::validate() const {
+  PHASEGEN_CHECK(particles_ >= 2, "network: expected N >= 2 particles, but got ", particles_);
+  PHASEGEN_CHECK(time_embedding_ >= 2 && time_embedding_ % 2 == 0,
+                 "network: expected an even time embedding size >= 2, but got ", time_embedding_);
+  if (kind_ == NetworkKind::kMlp) {
+    PHASEGEN_CHECK(hidden_ >= 1 && layers_ >= 1, "network: expected hidden >= 1 and layers >= 1, but got ", hidden_,
+                   " and ", layers_);
+  } else {
+    PHASEGEN_CHECK(model_dim_ >= 1 && blocks_ >= 1 && heads_ >= 1 && model_dim_ % heads_ == 0,
+                   "network: expected d_model divisible by heads and blocks >= 1, but got d = ", model_dim_,
+                   ", heads = ", heads_, ", blocks = ", blocks_);
+  }
+  PHASEGEN_CHECK(extra_inputs_ >= 0, "network: expected extra_inputs >= 0, but got ", extra_inputs_);
+}
+
+at::Tensor QNetworkImpl::forward_with(const at::Tensor& x, const at::Tensor& t, const InputFeatures& features) {
+  if (!features) return forward(x, t);
+  at::Tensor extra;
+  {
+    at::NoGradGuard no_grad;
+    extra = features(x.detach()).to(x.scalar_type());
+  }
+  return forward(at::cat({x, extra}, 2), t);
+}
+
+std::string NetworkOptions::description() const {
+  const std::string extra =
+      extra_inputs_ > 0 ? detail::concat(", ", extra_inputs_, " extra inputs per particle") : std::string();
+  if (kind_ == NetworkKind::kMlp) {
+    return detail::concat("MLP ", layers_, " x ", hidden_, " SiLU, time embedding ", time_embedding_, ", N = ",
+                          particles_, extra);
+  }
+  return detail::concat("transformer d = ", model_dim_, ", ", blocks_, " pre-LN blocks, ", heads_,
+                        " heads, time embedding ", time_embedding_, ", N = ", particles_, extra);
+}
+
+namespace {
+
+// One time for the whole batch: a sampler's step, passed as one element expanded over the batch.
+bool one_time_for_the_batch(const at::Tensor& t) { return t.dim() == 1 && t.size(0) > 1 && t.stride(0) == 0; }
+
+}  // namespace
+
+at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
+  // One time for the whole batch: one row, expanded.
+  if (one_time_for_the_batch(t)) {
+    return sinusoidal_embedding(t.narrow(0, 0, 1), dim).expand({t.size(0), dim});
+  }
+  const std::int64_t half = dim / 2;
+  at::Tensor k = at::arange(half, t.options());
+  at::Tensor freqs = at::exp(k * (-std::log(10000.0) / half));
+  at::Tensor angles = (t * 1000.0).unsqueeze(1) * freqs.unsqueeze(0);
+  return at::cat({at::sin(angles), at::cos(angles)}, 1);
+}
+
+namespace {
+
+void check_input(const at::Tensor& q, const at::Tensor& t, const NetworkOptions& o) {
+  PHASEGEN_CHECK(q.dim() == 3 && q.size(1) == o.particles() && q.size(2) == 3 + o.extra_inputs(),
+                 "network: expected q of shape [batch, ", o.particles(), ", ", 3 + o.extra_inputs(), "], but got ",
+                 q.sizes());
+  PHASEGEN_CHECK(t.dim() == 1 && t.size(0) == q.size(0), "network: expected t of shape [", q.size(0),
+                 "], but got ", t.sizes());
+}
+
+void zero_init(torch::nn::Linear& layer) {
+  torch::NoGradGuard guard;
+  layer->weight.zero_();
+  layer->bias.zero_();
+}
+
+void uniform_init(torch::nn::Linear& layer, at::Generator& gen) {
+  torch::NoGradGuard guard;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(layer->weight.size(1)));
+  layer->weight.uniform_(-bound, bound, gen);
+  layer->bias.uniform_(-bound, bound, gen);
+}
+
+void identity_init(torch::nn::LayerNorm& norm) {
+  torch::NoGradGuard guard;
+  norm->weight.fill_(1.0);
+  norm->bias.zero_();
+}
+
+}  // namespace
+
+MlpNetworkImpl::MlpNetworkImpl(const NetworkOptions& options) : options_(options) {
+  options_.validate();
+  std::int64_t in = (3 + options_.extra_inputs()) * options_.particles() + options_.time_embedding();
+  for (std::int64_t i = 0; i < options_.layers(); ++i) {
+    linears_.push_back(register_module("hidden" + std::to_string(i), torch::nn::Linear(in, options_.hidden())));
+    in = options_.hidden();
+  }
+  linears_.push_back(register_module("out", torch::nn::Linear(in, 3 * options_.particles())));
+  zero_init(linears_.back());
+}
+
+void MlpNetworkImpl::reset_parameters(at::Generator& gen) {
+  for (std::size_t i = 0; i + 1 < linears_.size(); ++i) uniform_init(linears_[i], gen);
+  zero_init(linears_.back());
+}
+
+at::Tensor MlpNetworkImpl::input(const at::Tensor& q, const at::Tensor& t) const {
+  check_input(q, t, options_);
+  return at::cat({q.flatten(1), sinusoidal_embedding(t, options_.time_embedding())}, 1);
+}
+
+at::Tensor MlpNetworkImpl::first_layer(const at::Tensor& q, const at::Tensor& t) const {
+  const torch::nn::Linear& layer = linears_.front();
+  if (one_time_for_the_batch(t)) {
+    // Its embedding's share of the first layer is
+    // one row, added as the bias, and the batch's product is over the 3N coordinates only.
+    check_input(q, t, options_);
+    const std::int64_t d = q.size(1) * q.size(2);
+    const at::Tensor row = at::linear(sinusoidal_embedding(t.narrow(0, 0, 1), options_.time_embedding()),
+                                      layer->weight.narrow(1, d, options_.time_embedding()), layer->bias);
+    return at::addmm(row, q.flatten(1), layer->weight.narrow(1, 0, d).t());
+  }
+  return at::linear(input(q, t), layer->weight, layer->bias);
+}
+
+at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
+  const bool graph = at::GradMode::is_enabled();
+  // Without a graph (sampling), large batches go through in blocks of rows whose activations stay in
+  // the processor's cache between the layers (measured: docs/PERFORMANCE.md); rows are independent,
+  // so the result is the same.
+  constexpr std::int64_t kRowBlock = 2048;
+  if (!graph && q.dim() == 3 && t.dim() == 1 && q.size(0) > kRowBlock && q.size(0) == t.size(0)) {
+    std::vector<at::Tensor> blocks;
+    const auto qs = q.split(kRowBlock), ts = t.split(kRowBlock);
+    for (std::size_t i = 0; i < qs.size(); ++i) blocks.push_back(forward(qs[i], ts[i]));
+    return at::cat(blocks);
+  }
+  at::Tensor x = first_layer(q, t);
+  // Sampling needs no graph: the activations then overwrite the products in place.
+  for (std::size_t i = 1; i < linears_.size(); ++i) {
+    x = graph ? F::silu(x) : at::silu_(x);
+    x = linears_[i]->forward(x);
+  }
+  return x.view({q.size(0), q.size(1), 3});
+}
+
+std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const at::Tensor& q, const at::Tensor& t) {
+  PHASEGEN_CHECK(options_.extra_inputs() == 0, "forward_and_divergence: expected a network without extra inputs");
+  const std::int64_t d = 3 * options_.particles();
+  at::Tensor x = input(q, t);
+  // tangent[b, i, :] = d x / d q_i of the current layer's activations; at the first layer's
+  // pre-activation it is column i of its weight for every example. The products with the weights
+  // take the tangents of the whole batch as one matrix [batch * 3N, width] (as a 3-d product, the
+  // weight gradient of LibTorch's backward is a batched product over the examples, 2x slower).
+  const std::int64_t batch = q.size(0);
+  at::Tensor tangent;
+  for (std::size_t l = 0; l + 1 < linears_.size(); ++l) {
+    const at::Tensor& w = linears_[l]->weight;
+    const at::Tensor z = linears_[l]->forward(x);
+    const at::Tensor dz = l == 0 ? w.narrow(1, 0, d).t().unsqueeze(0)
+                                 : at::linear(tangent.reshape({batch * d, -1}), w).view({batch, d, -1});
+    std::tie(x, tangent) = silu_with_tangents(z, dz);
+  }
+  // div = sum_i (w_out tangent_i)_i: one matrix-vector product over the flattened [3N, hidden] columns.
+  const at::Tensor& w_out = linears_.back()->weight;  // [d, hidden]: row i is output i's
+  const at::Tensor out = linears_.back()->forward(x).view({q.size(0), q.size(1), 3});
+  return {out, at::mv(tangent.reshape({batch, -1}), w_out.reshape({-1}))};
+}
+
+TransformerNetworkImpl::TransformerNetworkImpl(const NetworkOptions& options) : options_(options) {
+  options_.validate();
+  const std::int64_t d = options_.model_dim();
+  embed_ = register_module("embed", torch::nn::Linear(7 + options_.extra_inputs() + options_.time_embedding(), d));
+  for (std::int64_t i = 0; i < options_.blocks(); ++i) {
+    const std::string name = "block" + std::to_string(i) + "_";
+    Block b;
+    b.norm1 = register_module(name + "norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    b.qkv = register_module(name + "qkv", torch::nn::Linear(d, 3 * d));
+    b.proj = register_module(name + "proj", torch::nn::Linear(d, d));
+    b.norm2 = register_module(name + "norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    b.up = register_module(name + "up", torch::nn::Linear(d, 4 * d));
+    b.down = register_module(name + "down", torch::nn::Linear(4 * d, d));
+    blocks_.push_back(b);
+  }
+  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  head_ = register_module("head", torch::nn::Linear(d, 3));
+  zero_init(head_);
+}
+
+void TransformerNetworkImpl::reset_parameters(at::Generator& gen) {
+  uniform_init(embed_, gen);
+  for (auto& b : blocks_) {
+    identity_init(b.norm1);
+    identity_init(b.norm2);
+    uniform_init(b.qkv, gen);
+    uniform_init(b.proj, gen);
+    uniform_init(b.up, gen);
+    uniform_init(b.down, gen);
+  }
+  identity_init(final_norm_);
+  zero_init(head_);
+}
+
+at::Tensor TransformerNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
+  check_input(q, t, options_);
+  const std::int64_t batch = q.size(0), n = q.size(1), d = options_.model_dim(), h = options_.heads();
+  at::Tensor v = q.narrow(2, 0, 3);
+  at::Tensor r = v.norm(2, 2, true);
+  at::Tensor features = at::cat({v, v / r.clamp_min(1e-12), at::log(r.clamp_min(1e-12)), q.narrow(2, 3, options_.extra_inputs()),
+                                 sinusoidal_embedding(t, options_.time_embedding()).unsqueeze(1).expand({-1, n, -1})},
+                                2);
+  at::Tensor x = embed_->forward(features);  // [B, N, d]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d / h));
+  for (auto& b : blocks_) {
+    at::Tensor qkv = b.qkv->forward(b.norm1->forward(x)).view({batch, n, 3, h, d / h}).permute({2, 0, 3, 1, 4});
+    at::Tensor attention = at::softmax(at::matmul(qkv[0], qkv[1].transpose(-2, -1)) * scale, -1);
+    at::Tensor mixed = at::matmul(attention, qkv[2]).transpose(1, 2).reshape({batch, n, d});
+    x = x + b.proj->forward(mixed);
+    at::Tensor up = b.up->forward(b.norm2->forward(x));
+    x = x + b.down->forward(at::GradMode::is_enabled() ? F::silu(up) : at::silu_(up));
+  }
+  return head_->forward(final_norm_->forward(x));
+}
+
+QNetwork make_network(const NetworkOptions& options, std::uint64_t seed) {
+  options.validate();
+  std::shared_ptr<QNetworkImpl> net;
+  if (options.kind() == NetworkKind::kMlp) {
+    net = std::make_shared<MlpNetworkImpl>(options);
+  } else {
+    net = std::make_shared<TransformerNetworkImpl>(options);
+  }
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  net->reset_parameters(gen);
+  return QNetwork(net);
+}
+
+std::int64_t parameter_count(const torch::nn::Module& module) {
+  std::int64_t count = 0;
+  for (const auto& p : module.parameters()) count += p.numel();
+  return count;
+}
+
+}  // namespace phasegen
