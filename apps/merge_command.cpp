@@ -41,16 +41,10 @@ std::string attribute(const RunInfo& run, const std::string& key) {
 }
 
 std::int64_t whole_number(const std::string& text, const std::string& what, const std::string& path) {
-  std::size_t used = 0;
-  std::int64_t value = -1;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  PHASEGEN_CHECK(used > 0 && used == text.size() && value >= 0, "'", path, "': its run information has ", what,
-                 " = '", text, "', not a whole number");
-  return value;
+  const std::optional<std::int64_t> value = to_int(text);
+  PHASEGEN_CHECK(value && *value >= 0, "'", path, "': its run information has ", what, " = '", text,
+                 "', not a whole number");
+  return *value;
 }
 
 ShardFile read_shard(const std::string& path) {

@@ -10,8 +10,6 @@
 #include "commands.hpp"
 #include "output_set.hpp"
 #include "phasegen/core/error.hpp"
-#include "phasegen/core/parallel.hpp"
-#include "phasegen/core/random.hpp"
 #include "phasegen/io/event_io.hpp"
 #include "phasegen/models/model.hpp"
 #include "phasegen/training/train.hpp"
@@ -95,10 +93,10 @@ void run_sample(const SampleFlags& f) {
                               .trajectory_events(f.trajectory_events)
                               .shard(shard)
                               .shards(shards);
-  const std::int64_t events = f.events * shard / shards - f.events * (shard - 1) / shards;
-  const std::uint64_t seed = shards > 1 ? stream_seed(options.seed(), Stream::kSampleShard, static_cast<std::uint64_t>(shard))
-                                        : options.seed();
-  const int workers = device.is_cpu() ? resolve_workers(f.workers, f.batch) : 1;
+  const SamplePlan plan = model.plan(f.events, options);
+  const std::int64_t events = plan.count;
+  const std::uint64_t seed = plan.seed;
+  const int workers = plan.workers;
 
   WriterOptions wopts;
   wopts.particles = model.particles();

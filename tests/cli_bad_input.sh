@@ -147,7 +147,10 @@ expect_failure "--trajectory-every needs --trajectory-out" sample --checkpoint "
 # An interrupt stops the run with exit code 130 (as in every command) and leaves nothing behind.
 "$PHASEGEN" phasespace --events 2000000000 --out "$out/long.lhe" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
-sleep 2
+# Signalled once its output is open (the handler is installed before that): a loaded machine may
+# take seconds to start it.
+for ((i = 0; i < 300; i++)); do [[ -n $(ls -A "$out") ]] && break; sleep 0.1; done
+sleep 0.5
 kill -INT $pid
 wait $pid
 code=$?

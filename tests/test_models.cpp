@@ -165,9 +165,13 @@ TEST(Models, SpecsOfEveryKindRoundTripThroughTheirTable) {
     // The same through the TOML text a checkpoint stores.
     EXPECT_TRUE(ModelSpec::from_card_text(spec.to_card(), "card") == spec) << spec.to_card();
     // A spec with changed settings is not its kind's defaults; specs of other kinds differ.
-    if (i >= 5) EXPECT_TRUE(spec != ModelSpec(spec.kind()));
+    if (i >= 5) {
+      EXPECT_TRUE(spec != ModelSpec(spec.kind()));
+    }
     for (ModelKind other : {ModelKind::kLangevin, ModelKind::kFlow, ModelKind::kVp, ModelKind::kPFlow, ModelKind::kPDdpm}) {
-      if (other != spec.kind()) EXPECT_TRUE(spec != ModelSpec(other));
+      if (other != spec.kind()) {
+        EXPECT_TRUE(spec != ModelSpec(other));
+      }
     }
   }
   // Typed values survive, doubles to the bit.
@@ -339,7 +343,9 @@ TEST(Models, CheckpointsOfEveryKindLoadTheSameModel) {
     ASSERT_EQ(a.events.sizes(), (at::IntArrayRef{50, 3, 4}));
     EXPECT_TRUE(at::equal(a.events, b.events));
     EXPECT_FALSE(at::equal(a.events, loaded.sample(50, SampleOptions().seed(6)).events));
-    if (spec.conserving()) EXPECT_LE(table_one_violation(a.events, 91.2).max().item<double>(), 1e-12);
+    if (spec.conserving()) {
+      EXPECT_LE(table_one_violation(a.events, 91.2).max().item<double>(), 1e-12);
+    }
     // The same weights and fitted state give the same loss for the same draws.
     at::Generator ga = make_generator(6), gb = make_generator(6);
     const at::Tensor batch = data.momenta.narrow(0, 0, 32);

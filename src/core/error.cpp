@@ -6,22 +6,34 @@
 
 namespace phasegen {
 
-std::int64_t parse_int(const std::string& text, const std::string& key) {
+std::optional<std::int64_t> to_int(const std::string& text) {
+  if (text.empty()) return std::nullopt;
   errno = 0;
   char* end = nullptr;
-  const long long value = text.empty() ? 0 : std::strtoll(text.c_str(), &end, 10);
-  PHASEGEN_CHECK(!text.empty() && end == text.c_str() + text.size() && errno != ERANGE, key,
-                 ": expected an integer, but got '", text, "'");
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (end != text.c_str() + text.size() || errno == ERANGE) return std::nullopt;
   return static_cast<std::int64_t>(value);
 }
 
-double parse_double(const std::string& text, const std::string& key) {
+std::optional<double> to_double(const std::string& text) {
+  if (text.empty()) return std::nullopt;
   errno = 0;
   char* end = nullptr;
-  const double value = text.empty() ? 0.0 : std::strtod(text.c_str(), &end);
-  PHASEGEN_CHECK(!text.empty() && end == text.c_str() + text.size() && errno != ERANGE && std::isfinite(value), key,
-                 ": expected a finite number, but got '", text, "'");
+  const double value = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(value)) return std::nullopt;
   return value;
+}
+
+std::int64_t parse_int(const std::string& text, const std::string& key) {
+  const std::optional<std::int64_t> value = to_int(text);
+  PHASEGEN_CHECK(value.has_value(), key, ": expected an integer, but got '", text, "'");
+  return *value;
+}
+
+double parse_double(const std::string& text, const std::string& key) {
+  const std::optional<double> value = to_double(text);
+  PHASEGEN_CHECK(value.has_value(), key, ": expected a finite number, but got '", text, "'");
+  return *value;
 }
 
 }  // namespace phasegen

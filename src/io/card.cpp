@@ -129,30 +129,19 @@ void CardSection::set(const std::string& key, CardValue value) {
 }
 
 void CardSection::set_text(const std::string& key, const std::string& text, const std::string& flag) {
-  const CardField& f = field(key);
-  std::size_t used = 0;
-  try {
-    switch (f.type) {
-      case CardType::kInt: {
-        const std::int64_t v = std::stoll(text, &used);
-        if (used == text.size()) return set(key, v);
-        break;
-      }
-      case CardType::kFloat: {
-        const double v = std::stod(text, &used);
-        if (used == text.size()) return set(key, v);
-        break;
-      }
-      case CardType::kBool:
-        if (text == "true" || text == "false") return set(key, text == "true");
-        break;
-      case CardType::kString:
-        return set(key, text);
-    }
-  } catch (const std::logic_error&) {
-    // falls through to the message below
+  switch (field(key).type) {
+    case CardType::kInt:
+      if (const auto v = to_int(text)) return set(key, *v);
+      break;
+    case CardType::kFloat:
+      if (const auto v = to_double(text)) return set(key, *v);
+      break;
+    case CardType::kBool:
+      if (text == "true" || text == "false") return set(key, text == "true");
+      break;
+    case CardType::kString: return set(key, text);
   }
-  throw Error(detail::concat(flag, ": expected ", type_name(f.type), ", but got '", text, "'"));
+  throw Error(detail::concat(flag, ": expected ", type_name(field(key).type), ", but got '", text, "'"));
 }
 
 bool CardSection::has(const std::string& key) const { return values_.count(key) > 0; }

@@ -69,6 +69,13 @@ FittedState fit(const ModelSpec& spec, const at::Tensor& events, double sqrt_s, 
   return fitted;
 }
 
+// N of the training events, after checking their shape.
+std::int64_t particles_of(const EventSet& data) {
+  PHASEGEN_CHECK(data.momenta.dim() == 3 && data.momenta.size(2) == 4 && data.momenta.size(0) >= 1,
+                 "model: expected training events [n, N, 4], but got ", data.momenta.sizes());
+  return data.momenta.size(1);
+}
+
 }  // namespace
 
 Model::Model(ModelSpec spec, std::int64_t particles, double sqrt_s, std::vector<int> pdg_ids, FittedState fitted,
@@ -79,16 +86,24 @@ Model::Model(ModelSpec spec, std::int64_t particles, double sqrt_s, std::vector<
       pdg_ids_(std::move(pdg_ids)),
       fitted_(std::move(fitted)),
       net_(std::move(net)) {
+  build_family();
+}
+
+// Members are initialised in their order of declaration: the spec and N before the fit and the network.
+Model::Model(ModelSpec spec, const EventSet& data, std::uint64_t seed)
+    : spec_(std::move(spec)),
+      particles_(particles_of(data)),
+      sqrt_s_(data.sqrt_s),
+      pdg_ids_(data.pdg_ids),
+      fitted_(fit(spec_, data.momenta, data.sqrt_s, seed)),
+      net_(make_network(network_for(spec_, particles_), seed)) {
+  build_family();
+}
+
+void Model::build_family() {
   PHASEGEN_CHECK(std::isfinite(sqrt_s_) && sqrt_s_ > 0, "model: expected sqrt_s > 0, but got ", sqrt_s_);
   spec_.validate();
   family_ = make_family(spec_, sqrt_s_, fitted_);
-}
-
-Model::Model(ModelSpec spec, const EventSet& data, std::uint64_t seed)
-    : Model(spec, data.momenta.size(1), data.sqrt_s, data.pdg_ids, fit(spec, data.momenta, data.sqrt_s, seed),
-            make_network(network_for(spec, data.momenta.size(1)), seed)) {
-  PHASEGEN_CHECK(data.momenta.dim() == 3 && data.momenta.size(2) == 4 && data.momenta.size(0) >= 1,
-                 "model: expected training events [n, N, 4], but got ", data.momenta.sizes());
 }
 
 Model Model::load(const std::string& path, const at::Device& device) {
@@ -163,8 +178,7 @@ std::string Model::sampler_description() const { return family_->sampler_descrip
 
 std::string Model::description() const { return family_->description(); }
 
-SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
-                           const std::function<void(const at::Tensor&)>& on_batch) const {
+SamplePlan Model::plan(std::int64_t events, const SampleOptions& o) const {
   PHASEGEN_CHECK(events >= 1, "sample: expected a positive number of events, but got ", events);
   PHASEGEN_CHECK(o.batch() >= 1, "sample: expected a positive batch size, but got ", o.batch());
   PHASEGEN_CHECK(o.workers() >= 0, "sample: expected a worker count >= 0, but got ", o.workers());
@@ -176,28 +190,36 @@ SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
                  "sample: expected shard i of n with 1 <= i <= n, but got ", o.shard(), " of ", o.shards());
   PHASEGEN_CHECK(events >= o.shards(), "sample: the run's ", events, " events cannot fill ", o.shards(),
                  " shards (the count is the whole run's)");
-  const at::Device device = this->device();
-  SampleResult result;
+  SamplePlan plan;
   // Shard i of n draws its share of the run's events from a seed of its own, (seed, i): shards are
   // independent, each reproducible alone.
-  result.count = events * o.shard() / o.shards() - events * (o.shard() - 1) / o.shards();
-  result.seed = o.shards() > 1 ? stream_seed(o.seed(), Stream::kSampleShard, static_cast<std::uint64_t>(o.shard()))
-                               : o.seed();
+  plan.count = events * o.shard() / o.shards() - events * (o.shard() - 1) / o.shards();
+  plan.seed = o.shards() > 1 ? stream_seed(o.seed(), Stream::kSampleShard, static_cast<std::uint64_t>(o.shard()))
+                             : o.seed();
   // On the CPU each batch is split over `workers` threads, one core and single-threaded BLAS each.
   // One worker draws the batches in turn from the seed's stream; more give part k of batch b its
   // own stream (seed, b, k).
-  result.workers = device.is_cpu() ? resolve_workers(o.workers(), o.batch()) : 1;
+  plan.workers = device().is_cpu() ? resolve_workers(o.workers(), o.batch()) : 1;
+  return plan;
+}
+
+SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
+                           const std::function<void(const at::Tensor&)>& on_batch) const {
+  const at::Device device = this->device();
+  SampleResult result;
+  result.plan = plan(events, o);
+  const SamplePlan& p = result.plan;
   const bool trajectory = o.trajectory_every() > 0;
-  at::Generator gen = make_generator(result.seed, device);
+  at::Generator gen = make_generator(p.seed, device);
   std::vector<at::Tensor> kept_events, states;
   std::mutex state_mutex;
   std::int64_t batch_index = 0;
-  for (std::int64_t done = 0; done < result.count;) {
-    const std::int64_t n = std::min(o.batch(), result.count - done);
+  for (std::int64_t done = 0; done < p.count;) {
+    const std::int64_t n = std::min(o.batch(), p.count - done);
     const auto start = std::chrono::steady_clock::now();
     const bool record = trajectory && batch_index == 0;
     const auto b = static_cast<std::uint64_t>(batch_index++);
-    const int parts = static_cast<int>(std::min<std::int64_t>(result.workers, n));
+    const int parts = static_cast<int>(std::min<std::int64_t>(p.workers, n));
     std::vector<at::Tensor> sampled(static_cast<std::size_t>(parts));
     // The kept states: each part's share of the batch's first trajectory_events rows, per step.
     std::vector<std::vector<at::Tensor>> kept(static_cast<std::size_t>(parts));
@@ -205,7 +227,7 @@ SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
       at::NoGradGuard no_grad;
       at::Generator part_gen =
           parts == 1 ? gen
-                     : stream_generator(result.seed, Stream::kSamplePart,
+                     : stream_generator(p.seed, Stream::kSamplePart,
                                         b * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part), device);
       const std::int64_t keep = std::clamp<std::int64_t>(o.trajectory_events() - begin, 0, count);
       // Every part's states are checked for exactness.

@@ -33,16 +33,10 @@ std::optional<std::string> lookup(const Environment& environment, const std::str
 
 int integer(const Environment& environment, const std::string& key, int lowest) {
   const std::string text = lookup(environment, key).value_or("");
-  std::size_t used = 0;
-  long value = 0;
-  try {
-    value = std::stol(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  PHASEGEN_CHECK(used > 0 && used == text.size() && value >= lowest && value <= 1000000, "environment variable ", key,
+  const std::optional<std::int64_t> value = to_int(text);
+  PHASEGEN_CHECK(value && *value >= lowest && *value <= 1000000, "environment variable ", key,
                  ": expected a whole number >= ", lowest, ", but got '", text, "'");
-  return static_cast<int>(value);
+  return static_cast<int>(*value);
 }
 
 int integer_or(const Environment& environment, const std::string& key, int lowest, int fallback) {

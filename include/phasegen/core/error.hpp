@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -32,8 +33,10 @@ class InternalError : public std::logic_error {
   explicit InternalError(const std::string& message) : std::logic_error(message) {}
 };
 
-/// A number from text, the whole text: `key` names the setting in the error for anything else
-/// ("key: expected an integer, but got '12x'").
+/// A number from the whole of `text` (no sign of anything else, no overflow, finite); nullopt otherwise.
+std::optional<std::int64_t> to_int(const std::string& text);
+std::optional<double> to_double(const std::string& text);
+/// The same, or a phasegen::Error naming `key` ("key: expected an integer, but got '12x'").
 std::int64_t parse_int(const std::string& text, const std::string& key);
 double parse_double(const std::string& text, const std::string& key);
 

@@ -69,11 +69,16 @@ struct SampleOptions {
   TORCH_ARG(std::int64_t, shards) = 1;
 };
 
+/// What a sampling run will do, known before it starts (for the headers of its files).
+struct SamplePlan {
+  std::int64_t count = 0;   ///< events sampled (this shard's share of the run)
+  std::uint64_t seed = 0;   ///< the seed drawn from (the shard's)
+  int workers = 1;          ///< resolved (1 on a GPU)
+};
+
 struct SampleResult {
+  SamplePlan plan;
   at::Tensor events;               ///< [n, N, 4] float64 on the CPU (empty when handed to on_batch)
-  std::int64_t count = 0;          ///< events sampled (this shard's share of the run)
-  std::uint64_t seed = 0;          ///< the seed drawn from (the shard's)
-  int workers = 1;
   std::vector<std::int64_t> trajectory_steps;  ///< the sampler's labels of the kept states
   at::Tensor trajectory;           ///< [S, m, N, 4] float64, the kept states as events
   double worst_state_violation = 0.0;  ///< worst conservation or mass violation over the kept states, / sqrt_s
@@ -104,6 +109,9 @@ class Model {
   /// batch size and a worker count.
   SampleResult sample(std::int64_t events, const SampleOptions& options = {},
                       const std::function<void(const at::Tensor&)>& on_batch = {}) const;
+  /// The count, seed and worker count sample(events, options) will use; throws phasegen::Error
+  /// for options out of range.
+  SamplePlan plan(std::int64_t events, const SampleOptions& options = {}) const;
 
   /// The same model with other sampler settings (spec of the same kind and network; the weights shared).
   Model with_spec(ModelSpec spec) const;
@@ -133,7 +141,8 @@ class Model {
  private:
   Model(ModelSpec spec, std::int64_t particles, double sqrt_s, std::vector<int> pdg_ids, FittedState fitted,
         QNetwork net);
-  friend class Trainer;
+  /// Checks sqrt(s) and the spec, and builds the family the spec names.
+  void build_family();
 
   ModelSpec spec_;
   std::int64_t particles_;
