@@ -12,18 +12,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string card = argv[1];
+  // A short classifier test: the example runs in the test suite.
+  const auto quick = phasegen::EvalOptions().classifier_options(phasegen::ClassifierOptions().steps(200));
   try {
-    phasegen::EventSet data = phasegen::read_events(argv[2]);
+    phasegen::EventSet data = phasegen::read_events(argv[2]), test = phasegen::read_events(argv[3]);
     phasegen::Model model(phasegen::ModelSpec::from_card(card), data);
     phasegen::Trainer(model, phasegen::TrainOptions::from_card(card).data(argv[2]).checkpoint(argv[4])).run(data.momenta);
     at::Tensor events = model.sample(2000, phasegen::SampleOptions().seed(3)).events;
-    phasegen::Distances d = phasegen::distances(phasegen::energies(phasegen::read_events(argv[3]).momenta).select(1, 0),
-                                                phasegen::energies(events).select(1, 0), 20);
+    phasegen::EvalResult r = phasegen::evaluate(test.momenta, test.sqrt_s, {{"example", events}}, quick);
 
     std::cout << model.description() << "\n"
               << "sampled " << events.size(0) << " events, worst conservation error "
-              << phasegen::conservation_violation(events, model.sqrt_s()).max().item<double>() << "\n"
-              << "E_1: KS " << d.ks.statistic << " (p " << d.ks.p_value << ")\n";
+              << r.sets[0].conservation.worst_momentum << "\n"
+              << phasegen::eval_table(r, r.sets[0]) << phasegen::headline(r.sets[0]) << "\n";
     phasegen::Model again = phasegen::Model::load(argv[4]);
     std::cout << "reloaded: " << again.description() << "\n";
   } catch (const phasegen::Error& e) {

@@ -37,7 +37,7 @@ TEST(ClassifierTest, IndistinguishableSetsGiveOneHalf) {
   const at::Tensor a = sample_uniform_phase_space(6000, 3, 1.0, gen);
   const at::Tensor b = sample_uniform_phase_space(6000, 3, 1.0, gen);
   ClassifierOptions o;
-  o.steps = 400;
+  o.steps(400);
   const ClassifierResult r = classifier_test(a, b, 1.0, o);
   EXPECT_EQ(r.events_per_side, 6000);
   const double null_sd = std::sqrt((3000.0 + 3000.0 + 1.0) / (12.0 * 3000.0 * 3000.0));
@@ -55,12 +55,73 @@ TEST(ClassifierTest, SeparatesMuonDecayFromFlatPhaseSpace) {
   const at::Tensor a = sample_uniform_phase_space(6000, 3, muon.sqrt_s, gen);
   const at::Tensor b = EventGenerator(muon).generate(6000, gen);
   ClassifierOptions o;
-  o.steps = 400;
+  o.steps(400);
   const ClassifierResult r = classifier_test(a, b, muon.sqrt_s, o);
   EXPECT_GT(r.auc, 0.6);
   EXPECT_GT(r.auc - 0.5, 5.0 * r.auc_error);
   EXPECT_ERROR_CONTAINS(classifier_test(a.narrow(0, 0, 10), b, 1.0, o), "at least 20 events");
   EXPECT_ERROR_CONTAINS(classifier_test(a, sample_uniform_phase_space(50, 4, 1.0, gen), 1.0, o), "of one N");
+}
+
+// The floor is one definition: m truth values (the last m, at most half) against the other n - m.
+TEST(Evaluate, TheFloorIsTheLastMTruthEventsAgainstTheRest) {
+  at::Generator gen = make_generator(6);
+  const at::Tensor truth = at::rand({1000}, gen, at::kDouble);
+  const Distances f = truth_floor(truth, 100, 20);
+  const Distances by_hand = distances(truth.narrow(0, 0, 900), truth.narrow(0, 900, 100), 20);
+  EXPECT_EQ(f.ks.statistic, by_hand.ks.statistic);
+  EXPECT_EQ(f.w1, by_hand.w1);
+  // A set larger than half the truth is judged against halves.
+  EXPECT_EQ(truth_floor(truth, 5000, 20).ks.statistic,
+            distances(truth.narrow(0, 0, 500), truth.narrow(0, 500, 500), 20).ks.statistic);
+}
+
+// evaluate: a set drawn from the truth's law sits at its floors, flat phase space against muon
+// decay does not; every figure is in the result, the table and the JSON.
+TEST(Evaluate, JudgesSetsBesideTheirFloors) {
+  at::Generator gen = make_generator(7);
+  TargetSpec muon;
+  muon.kind = TargetKind::kMuon;
+  EventGenerator generator(muon);
+  const at::Tensor truth = generator.generate(4000, gen);
+  const at::Tensor same = generator.generate(2000, gen);
+  const at::Tensor flat = sample_uniform_phase_space(2000, 3, muon.sqrt_s, gen);
+  const EvalOptions o = EvalOptions().observables({"E_1", "u1", "u2"}).bins(20).classifier_options(ClassifierOptions().steps(300));
+  const EvalResult r = evaluate(truth, muon.sqrt_s, {{"same", same}, {"flat", flat}}, o);
+  ASSERT_EQ(r.sets.size(), 2u);
+  ASSERT_TRUE(r.classifier_floor.has_value());
+  for (const SetResult& set : r.sets) {
+    ASSERT_EQ(set.observables.size(), 3u);
+    ASSERT_TRUE(set.classifier && set.rosenblatt_ks);
+    EXPECT_EQ(set.events, 2000);
+    EXPECT_LE(set.conservation.worst_momentum, 1e-12);
+    // The floor at the set's size, whatever the set.
+    EXPECT_EQ(set.observables[0].floor.ks.statistic, r.sets[0].observables[0].floor.ks.statistic);
+  }
+  const SetResult& same_set = r.sets[0];
+  const SetResult& flat_set = r.sets[1];
+  // KS of the same law: at its floor (p not small); of flat against muon decay: far above it.
+  EXPECT_GT(same_set.observables[0].model.ks.p_value, 1e-3);
+  EXPECT_LT(flat_set.observables[0].model.ks.p_value, 1e-3);
+  EXPECT_GT(flat_set.observables[0].model.ks.statistic, 2 * flat_set.observables[0].floor.ks.statistic);
+  EXPECT_GT(*flat_set.rosenblatt_ks, 3 * std::max(flat_set.observables[1].floor.ks.statistic,
+                                                  flat_set.observables[2].floor.ks.statistic));
+  EXPECT_LT(std::abs(same_set.classifier->auc - 0.5), 5 * same_set.classifier->auc_error + 0.01);
+  EXPECT_GT(flat_set.classifier->auc - 0.5, 5 * flat_set.classifier->auc_error);
+  const std::string table = eval_table(r, flat_set);
+  EXPECT_NE(table.find("classifier AUC"), std::string::npos) << table;
+  EXPECT_NE(table.find("| floor:"), std::string::npos) << table;
+  EXPECT_EQ(headline(flat_set).rfind("headline (flat): Rosenblatt KS ", 0), 0u) << headline(flat_set);
+  const std::string json = eval_json(r, "truth.pt", {"plots/a.png"});
+  for (const char* key : {"\"classifier_floor\"", "\"samples\"", "\"label\": \"flat\"", "\"plots/a.png\""}) {
+    EXPECT_NE(json.find(key), std::string::npos) << key;
+  }
+  // Without the classifier nothing trains, and the rest is unchanged.
+  const EvalResult quick = evaluate(truth, muon.sqrt_s, {{"flat", flat}}, EvalOptions(o).classifier(false));
+  EXPECT_FALSE(quick.classifier_floor.has_value() || quick.sets[0].classifier.has_value());
+  EXPECT_EQ(quick.sets[0].observables[2].model.ks.statistic, flat_set.observables[2].model.ks.statistic);
+  EXPECT_ERROR_CONTAINS(evaluate(truth.narrow(0, 0, 50), muon.sqrt_s, {{"flat", flat}}, o), "at least 80 truth events");
+  EXPECT_ERROR_CONTAINS(evaluate(truth, muon.sqrt_s, {{"few", flat.narrow(0, 0, 10)}}, o), "at least 40 events");
 }
 
 }  // namespace

@@ -5,10 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
+#include <cstdarg>
+#include <cstdio>
 #include <vector>
 
 #include "phasegen/core/error.hpp"
+#include "phasegen/io/event_io.hpp"
 #include "phasegen/physics/observables.hpp"
 #include "phasegen/physics/phasespace.hpp"
 
@@ -89,9 +93,9 @@ ClassifierResult classifier_test(const at::Tensor& a, const at::Tensor& b, doubl
                                  const ClassifierOptions& options) {
   PHASEGEN_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(1) == b.size(1),
                  "classifier: expected two event sets of one N, but got ", a.sizes(), " and ", b.sizes());
-  const std::int64_t n = std::min({a.size(0), b.size(0), options.max_events});
+  const std::int64_t n = std::min({a.size(0), b.size(0), options.max_events()});
   PHASEGEN_CHECK(n >= 20, "classifier: expected at least 20 events per set, but got ", n);
-  at::Generator gen = make_generator(options.seed);
+  at::Generator gen = make_generator(options.seed());
   auto pick = [&](const at::Tensor& events) {
     return classifier_features(events.index_select(0, at::randperm(events.size(0), gen, at::kLong).narrow(0, 0, n)),
                                sqrt_s);
@@ -107,10 +111,10 @@ ClassifierResult classifier_test(const at::Tensor& a, const at::Tensor& b, doubl
   x_train = ((x_train - mean) / scale).to(at::kFloat);
   x_test = ((x_test - mean) / scale).to(at::kFloat);
 
-  Classifier net(x_train.size(1), options.hidden, gen);
-  torch::optim::Adam optimiser(net.parameters(), torch::optim::AdamOptions(options.lr));
+  Classifier net(x_train.size(1), options.hidden(), gen);
+  torch::optim::Adam optimiser(net.parameters(), torch::optim::AdamOptions(options.lr()));
   const std::int64_t batch = std::min<std::int64_t>(512, 2 * train);
-  for (std::int64_t step = 0; step < options.steps; ++step) {
+  for (std::int64_t step = 0; step < options.steps(); ++step) {
     const at::Tensor rows = at::randint(0, 2 * train, {batch}, gen, at::kLong);
     const at::Tensor loss = at::binary_cross_entropy_with_logits(net.forward(x_train.index_select(0, rows)),
                                                                  y_train.index_select(0, rows));
@@ -127,17 +131,281 @@ ClassifierResult classifier_test(const at::Tensor& a, const at::Tensor& b, doubl
   // Bootstrap: resample each class's test events with replacement.
   const std::int64_t m = n - train;
   double sum = 0, sum2 = 0;
-  for (std::int64_t r = 0; r < options.bootstrap; ++r) {
+  for (std::int64_t r = 0; r < options.bootstrap(); ++r) {
     const at::Tensor rows = at::cat({at::randint(0, m, {m}, gen, at::kLong), at::randint(m, 2 * m, {m}, gen, at::kLong)});
     const double auc = roc_auc(scores.index_select(0, rows), y_test.index_select(0, rows));
     sum += auc;
     sum2 += auc * auc;
   }
-  if (options.bootstrap > 1) {
-    const double k = static_cast<double>(options.bootstrap);
+  if (options.bootstrap() > 1) {
+    const double k = static_cast<double>(options.bootstrap());
     result.auc_error = std::sqrt(std::max(0.0, (sum2 - sum * sum / k) / (k - 1)));
   }
   return result;
+}
+
+Distances truth_floor(const at::Tensor& truth, std::int64_t m, int bins) {
+  const std::int64_t n = truth.size(0);
+  PHASEGEN_CHECK(n >= 4, "floor: expected at least 4 truth events, but got ", n);
+  m = std::clamp<std::int64_t>(m, 1, n / 2);
+  return distances(truth.narrow(0, 0, n - m), truth.narrow(0, n - m, m), bins);
+}
+
+Conservation conservation_of(const at::Tensor& events, double sqrt_s) {
+  Conservation c;
+  c.worst_momentum = conservation_violation(events, sqrt_s).max().item<double>();
+  c.worst_mass = mass_violation(events, sqrt_s).max().item<double>();
+  const at::Tensor t = table_one_violation(events, sqrt_s).to(at::kCPU, at::kDouble);
+  for (int i = 0; i < 4; ++i) c.table_one[static_cast<std::size_t>(i)] = t[i].item<double>();
+  return c;
+}
+
+JudgedEvents read_judged(const std::string& path, const EventSet& truth, const std::string& truth_path,
+                         double tolerance) {
+  ReadOptions options;
+  options.tolerance = tolerance;
+  JudgedEvents set;
+  set.path = path;
+  set.label = std::filesystem::path(path).stem().string();
+  EventSet events;
+  try {
+    events = read_events(path, options);
+  } catch (const Error&) {
+    options.require_conservation = false;
+    options.sqrt_s = truth.sqrt_s;
+    events = read_events(path, options);
+    set.conserving = false;
+  }
+  const auto n = truth.momenta.size(1);
+  PHASEGEN_CHECK(events.momenta.size(1) == n, "'", path, "' has events of N = ", events.momenta.size(1),
+                 " particles, but the truth '", truth_path, "' has N = ", n);
+  PHASEGEN_CHECK(std::abs(events.sqrt_s / truth.sqrt_s - 1.0) < 1e-6, "'", path, "' has sqrt_s = ",
+                 events.sqrt_s, " GeV, but the truth '", truth_path, "' has sqrt_s = ", truth.sqrt_s, " GeV");
+  set.events = events.momenta;
+  return set;
+}
+
+EvalResult evaluate(const at::Tensor& truth, double sqrt_s, const std::vector<JudgedEvents>& sets,
+                    const EvalOptions& options, const std::function<void(const std::string&)>& on_progress) {
+  PHASEGEN_CHECK(truth.dim() == 3 && truth.size(2) == 4, "eval: expected truth events [n, N, 4], but got ",
+                 truth.sizes());
+  PHASEGEN_CHECK(options.bins() >= 2, "eval: expected at least 2 bins, but got ", options.bins());
+  EvalResult result;
+  result.truth_events = truth.size(0);
+  result.particles = truth.size(1);
+  result.sqrt_s = sqrt_s;
+  result.options = options;
+  PHASEGEN_CHECK(result.truth_events >= 80, "eval: expected at least 80 truth events (two halves for the floors), but got ",
+                 result.truth_events);
+  const std::vector<NamedObservable> observables = named_observables(result.particles, options.observables());
+  // The truth's values of every observable, computed once.
+  std::vector<at::Tensor> truth_values;
+  for (const auto& o : observables) truth_values.push_back(o.compute(truth, sqrt_s));
+  result.truth_conservation = conservation_of(truth, sqrt_s);
+  const std::int64_t half = result.truth_events / 2;
+  const at::Tensor truth_a = truth.narrow(0, 0, half), truth_b = truth.narrow(0, half, half);
+  if (options.classifier()) {
+    if (on_progress) on_progress("classifier, truth vs truth");
+    result.classifier_floor = classifier_test(truth_a, truth_b, sqrt_s, options.classifier_options());
+  }
+  for (const JudgedEvents& set : sets) {
+    const at::Tensor& p = set.events;
+    PHASEGEN_CHECK(p.dim() == 3 && p.size(1) == result.particles && p.size(2) == 4, "eval: '", set.label,
+                   "' has events of shape ", p.sizes(), ", but the truth's are [n, ", result.particles, ", 4]");
+    PHASEGEN_CHECK(p.size(0) >= 40, "'", set.path.empty() ? set.label : set.path, "': expected at least 40 events, but got ",
+                   p.size(0));
+    SetResult r;
+    r.label = set.label;
+    r.path = set.path;
+    r.events = p.size(0);
+    r.conserving = set.conserving;
+    for (std::size_t j = 0; j < observables.size(); ++j) {
+      const ObservableResult o{observables[j].name, observables[j].unit,
+                               distances(truth_values[j], observables[j].compute(p, sqrt_s), options.bins()),
+                               truth_floor(truth_values[j], r.events, options.bins())};
+      if (o.name == "u1") r.ks_u1 = o.model.ks.statistic;
+      if (o.name == "u2") r.ks_u2 = o.model.ks.statistic;
+      r.observables.push_back(o);
+    }
+    if (r.ks_u1 && r.ks_u2) r.rosenblatt_ks = std::max(*r.ks_u1, *r.ks_u2);
+    if (options.classifier()) {
+      if (on_progress) on_progress("classifier, truth vs " + set.label);
+      r.classifier = classifier_test(truth_a, p, sqrt_s, options.classifier_options());
+    }
+    r.conservation = conservation_of(p, sqrt_s);
+    result.sets.push_back(std::move(r));
+  }
+  return result;
+}
+
+namespace {
+
+// printf into a string.
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+std::string format(const char* pattern, ...) {
+  char buffer[1024];
+  va_list args;
+  va_start(args, pattern);
+  std::vsnprintf(buffer, sizeof buffer, pattern, args);
+  va_end(args);
+  return buffer;
+}
+
+double chi2_per_ndf(const Distances& d) { return d.chi2.ndf > 0 ? d.chi2.chi2 / d.chi2.ndf : 0.0; }
+
+std::string row(const Distances& d) { return format("%9.3g %7.4f %8.3f", d.w1, d.ks.statistic, chi2_per_ndf(d)); }
+
+}  // namespace
+
+std::string eval_table(const EvalResult& result, const SetResult& set) {
+  std::string out = format("\nsamples '%s' (%s): %lld events%s\n", set.path.c_str(), set.label.c_str(),
+                           static_cast<long long>(set.events),
+                           set.conserving ? "" : "; they violate energy-momentum conservation (read at the truth's sqrt_s)");
+  out += format("%-14s %9s %7s %8s | floor: %9s %7s %8s\n", "observable", "W1", "KS D", "chi2/ndf", "W1", "KS D",
+                "chi2/ndf");
+  for (const ObservableResult& o : set.observables) {
+    const std::string name = o.name + (o.unit.empty() ? "" : " [" + o.unit + "]");
+    out += format("%-14s %s |        %s\n", name.c_str(), row(o.model).c_str(), row(o.floor).c_str());
+  }
+  if (set.classifier && result.classifier_floor) {
+    out += format("%-14s %9.4f +- %.4f          | floor: %9.4f +- %.4f (%lld events per side)\n", "classifier AUC",
+                  set.classifier->auc, set.classifier->auc_error, result.classifier_floor->auc,
+                  result.classifier_floor->auc_error, static_cast<long long>(set.classifier->events_per_side));
+  }
+  const Conservation& c = set.conservation;
+  const Conservation& t = result.truth_conservation;
+  out += format("%-14s %9.3g | truth: %9.3g\n", "worst |dP|/rs", c.worst_momentum, t.worst_momentum);
+  out += format("%-14s %9.3g | truth: %9.3g\n", "worst |dm|/rs", c.worst_mass, t.worst_mass);
+  for (std::size_t i = 0; i < 4; ++i) {
+    out += format("%-14s %9.3g | truth: %9.3g\n", kTableOneLabels[i], c.table_one[i], t.table_one[i]);
+  }
+  return out;
+}
+
+std::string headline(const SetResult& set) {
+  std::string out = "headline (" + set.label + "): ";
+  if (set.rosenblatt_ks) out += format("Rosenblatt KS %.4f (u1 %.4f, u2 %.4f), ", *set.rosenblatt_ks, *set.ks_u1, *set.ks_u2);
+  if (set.classifier) out += format("classifier AUC %.4f +- %.4f, ", set.classifier->auc, set.classifier->auc_error);
+  return out + format("worst conservation error %.3g", std::max(set.conservation.worst_momentum, set.conservation.worst_mass));
+}
+
+namespace {
+
+// ---- a small JSON writer: objects as ordered key lists ----
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", value);
+  return buffer;
+}
+
+std::string json_object(const std::vector<std::pair<std::string, std::string>>& members, int indent) {
+  if (members.empty()) return "{}";
+  const std::string pad(static_cast<std::size_t>(indent + 2), ' ');
+  std::string out = "{\n";
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    out += pad + json_string(members[k].first) + ": " + members[k].second + (k + 1 < members.size() ? ",\n" : "\n");
+  }
+  return out + std::string(static_cast<std::size_t>(indent), ' ') + "}";
+}
+
+std::string json_distances(const Distances& d, int indent) {
+  return json_object({{"w1", json_number(d.w1)},
+                      {"ks", json_number(d.ks.statistic)},
+                      {"ks_p", json_number(d.ks.p_value)},
+                      {"chi2_ndf", json_number(d.chi2.ndf > 0 ? d.chi2.chi2 / d.chi2.ndf : 0.0)},
+                      {"chi2_p", json_number(d.chi2.p_value)}},
+                     indent);
+}
+
+std::string json_classifier(const ClassifierResult& r, int indent) {
+  return json_object({{"auc", json_number(r.auc)},
+                      {"auc_error", json_number(r.auc_error)},
+                      {"events_per_side", std::to_string(r.events_per_side)}},
+                     indent);
+}
+
+std::string json_conservation(const Conservation& c, int indent) {
+  return json_object({{"worst_momentum_over_sqrt_s", json_number(c.worst_momentum)},
+                      {"worst_mass_over_sqrt_s", json_number(c.worst_mass)},
+                      {"table_one_E", json_number(c.table_one[0])},
+                      {"table_one_px", json_number(c.table_one[1])},
+                      {"table_one_py", json_number(c.table_one[2])},
+                      {"table_one_pz", json_number(c.table_one[3])}},
+                     indent);
+}
+
+}  // namespace
+
+std::string eval_json(const EvalResult& result, const std::string& truth_path, const std::vector<std::string>& plots) {
+  std::string samples = "[";
+  for (std::size_t k = 0; k < result.sets.size(); ++k) {
+    const SetResult& set = result.sets[k];
+    std::vector<std::pair<std::string, std::string>> observables;
+    for (const ObservableResult& o : set.observables) {
+      observables.emplace_back(o.name, json_object({{"unit", json_string(o.unit)},
+                                                    {"model", json_distances(o.model, 10)},
+                                                    {"floor", json_distances(o.floor, 10)}},
+                                                   8));
+    }
+    std::vector<std::pair<std::string, std::string>> members = {{"label", json_string(set.label)},
+                                                                {"path", json_string(set.path)},
+                                                                {"events", std::to_string(set.events)},
+                                                                {"conserving", set.conserving ? "true" : "false"},
+                                                                {"observables", json_object(observables, 6)}};
+    if (set.classifier) members.emplace_back("classifier", json_classifier(*set.classifier, 6));
+    members.emplace_back("conservation", json_conservation(set.conservation, 6));
+    samples += std::string(k ? "," : "") + "\n    " + json_object(members, 4);
+  }
+  samples += "\n  ]";
+  std::string json_plots = "[";
+  for (std::size_t k = 0; k < plots.size(); ++k) json_plots += (k ? ", " : "") + json_string(plots[k]);
+  json_plots += "]";
+  const ClassifierOptions& c = result.options.classifier_options();
+  std::vector<std::pair<std::string, std::string>> members = {
+      {"phasegen_eval", "1"},
+      {"truth", json_object({{"path", json_string(truth_path)},
+                             {"events", std::to_string(result.truth_events)},
+                             {"particles", std::to_string(result.particles)},
+                             {"sqrt_s", json_number(result.sqrt_s)},
+                             {"conservation", json_conservation(result.truth_conservation, 4)}},
+                            2)},
+      {"settings", json_object({{"bins", std::to_string(result.options.bins())},
+                                {"classifier_events", std::to_string(c.max_events())},
+                                {"classifier_steps", std::to_string(c.steps())},
+                                {"seed", std::to_string(c.seed())},
+                                {"floor", json_string("observables: the last m truth events (m = the set's size, at "
+                                                      "most half) against the others; classifier: the first half "
+                                                      "of the truth against the second")}},
+                               2)}};
+  if (result.classifier_floor) members.emplace_back("classifier_floor", json_classifier(*result.classifier_floor, 2));
+  members.emplace_back("samples", samples);
+  members.emplace_back("plots", json_plots);
+  return json_object(members, 0) + "\n";
 }
 
 }  // namespace phasegen

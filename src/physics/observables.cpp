@@ -227,4 +227,21 @@ at::Tensor mass_violation(const at::Tensor& p, double sqrt_s) {
   return std::get<0>((p.select(2, 0) - norm).abs().max(1)) / sqrt_s;
 }
 
+std::vector<NamedObservable> named_observables(std::int64_t particles, const std::vector<std::string>& names) {
+  std::vector<NamedObservable> all = standard_observables(particles);
+  if (names.empty()) return all;
+  std::vector<NamedObservable> chosen;
+  for (const auto& name : names) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const NamedObservable& o) { return o.name == name; });
+    if (it == all.end()) {
+      std::string known;
+      for (const auto& o : all) known += (known.empty() ? "" : ", ") + o.name;
+      throw Error(detail::concat("--observables: unknown observable '", name, "' for N = ", particles, " (known: ",
+                                 known, ")"));
+    }
+    chosen.push_back(*it);
+  }
+  return chosen;
+}
+
 }  // namespace phasegen

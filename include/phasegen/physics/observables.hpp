@@ -69,6 +69,9 @@ struct NamedObservable {
 /// invariants s_ij/s and opening angles (all pairs for small N, extremes otherwise), log10(tau/s),
 /// thrust, C-parameter and, for N = 3, the Dalitz energies' Rosenblatt variables u1, u2.
 std::vector<NamedObservable> standard_observables(std::int64_t particles);
+/// The standard observables for N particles, or only the named ones (an unknown name throws,
+/// listing the known ones).
+std::vector<NamedObservable> named_observables(std::int64_t particles, const std::vector<std::string>& names);
 
 /// max(|sum E - sqrt_s|, |sum px|, |sum py|, |sum pz|) / sqrt_s per event. -> [batch].
 at::Tensor conservation_violation(const at::Tensor& p, double sqrt_s);
