@@ -12,19 +12,13 @@
 namespace phasegen {
 namespace {
 
-TEST(Core, NumbersAreWholeTextsOrAnErrorNamingTheKey) {
-  EXPECT_EQ(parse_int("42", "steps"), 42);
-  EXPECT_EQ(parse_int("-7", "steps"), -7);
-  EXPECT_EQ(parse_double("0.15", "lift_scale"), 0.15);
-  EXPECT_EQ(parse_double("1e-3", "lr"), 1e-3);
-  for (const char* bad : {"", "12x", "1.5", "99999999999999999999"}) {
-    EXPECT_FALSE(to_int(bad).has_value()) << bad;
-    EXPECT_ERROR_CONTAINS(parse_int(bad, "steps"), std::string("steps: expected an integer, but got '") + bad + "'");
-  }
-  for (const char* bad : {"", "0.1.2", "inf", "nan", "1e999", "3 GeV"}) {
-    EXPECT_FALSE(to_double(bad).has_value()) << bad;
-    EXPECT_ERROR_CONTAINS(parse_double(bad, "lr"), "lr: expected a finite number");
-  }
+TEST(Core, NumbersAreWholeTextsOnly) {
+  EXPECT_EQ(to_int("42"), 42);
+  EXPECT_EQ(to_int("-7"), -7);
+  EXPECT_EQ(to_double("0.15"), 0.15);
+  EXPECT_EQ(to_double("1e-3"), 1e-3);
+  for (const char* bad : {"", "12x", "1.5", "99999999999999999999"}) EXPECT_FALSE(to_int(bad).has_value()) << bad;
+  for (const char* bad : {"", "0.1.2", "inf", "nan", "1e999", "3 GeV"}) EXPECT_FALSE(to_double(bad).has_value()) << bad;
 }
 
 TEST(Core, BugsAreInternalErrorsNotUserErrors) {

@@ -24,16 +24,4 @@ std::optional<double> to_double(const std::string& text) {
   return value;
 }
 
-std::int64_t parse_int(const std::string& text, const std::string& key) {
-  const std::optional<std::int64_t> value = to_int(text);
-  PHASEGEN_CHECK(value.has_value(), key, ": expected an integer, but got '", text, "'");
-  return *value;
-}
-
-double parse_double(const std::string& text, const std::string& key) {
-  const std::optional<double> value = to_double(text);
-  PHASEGEN_CHECK(value.has_value(), key, ": expected a finite number, but got '", text, "'");
-  return *value;
-}
-
 }  // namespace phasegen

@@ -158,7 +158,7 @@ std::int64_t Model::loss_group() const { return family_->loss_group(); }
 Model Model::with_spec(ModelSpec spec) const {
   PHASEGEN_CHECK(spec.kind() == spec_.kind(), "model: expected a spec of kind ", kModelKindNames.name(spec_.kind()),
                  ", but got ", kModelKindNames.name(spec.kind()));
-  PHASEGEN_CHECK(spec.network().kind() == spec_.network().kind() && spec.extra_inputs() == spec_.extra_inputs(),
+  PHASEGEN_CHECK(network_for(spec, particles_).description() == network_for(spec_, particles_).description(),
                  "model: a spec with another network cannot share this model's weights");
   Model other(std::move(spec), particles_, sqrt_s_, pdg_ids_, fitted_, net_);
   other.origin_ = origin_;

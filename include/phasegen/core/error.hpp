@@ -33,12 +33,10 @@ class InternalError : public std::logic_error {
   explicit InternalError(const std::string& message) : std::logic_error(message) {}
 };
 
-/// A number from the whole of `text` (no sign of anything else, no overflow, finite); nullopt otherwise.
+/// A number from the whole of `text` (nothing else in it, no overflow, finite); nullopt otherwise,
+/// for the caller's message naming the setting (run-card flags, launcher variables, run records).
 std::optional<std::int64_t> to_int(const std::string& text);
 std::optional<double> to_double(const std::string& text);
-/// The same, or a phasegen::Error naming `key` ("key: expected an integer, but got '12x'").
-std::int64_t parse_int(const std::string& text, const std::string& key);
-double parse_double(const std::string& text, const std::string& key);
 
 namespace detail {
 template <typename... Parts>
