@@ -22,23 +22,6 @@ namespace {
 constexpr std::int64_t kChunk = 100000;
 constexpr std::int64_t kDefaultEvents = 100000;
 
-CardSection data_schema() {
-  return CardSection("data", {{"target", CardType::kString},
-                              {"sqrt_s", CardType::kFloat},
-                              {"particles", CardType::kInt},
-                              {"msq", CardType::kFloat},
-                              {"symmetrize", CardType::kBool},
-                              {"xi_max", CardType::kFloat},
-                              {"shuffle", CardType::kBool},
-                              {"in", CardType::kString},
-                              {"events", CardType::kInt},
-                              {"seed", CardType::kInt},
-                              {"out", CardType::kString},
-                              {"test_events", CardType::kInt},
-                              {"test_seed", CardType::kInt},
-                              {"test_out", CardType::kString}});
-}
-
 struct DataFlags {
   std::string card;
   bool dry_run = false;
@@ -66,19 +49,6 @@ struct SetPlan {
   std::uint64_t seed;
   std::string out;
 };
-
-TargetSpec target_spec(const CardSection& card) {
-  TargetSpec spec;
-  spec.kind = target_from_name(card.get_string("target"));
-  spec.sqrt_s = card.get_double("sqrt_s");
-  if (card.has("particles")) spec.particles = card.get_int("particles");
-  if (card.has("msq")) spec.msq = card.get_double("msq");
-  if (card.has("symmetrize")) spec.symmetrize = card.get_bool("symmetrize");
-  if (card.has("xi_max")) spec.xi_max = card.get_double("xi_max");
-  if (card.has("shuffle")) spec.shuffle = card.get_bool("shuffle");
-  spec.validate();
-  return spec;
-}
 
 std::vector<SetPlan> plan_sets(const CardSection& card) {
   PHASEGEN_CHECK(card.has("out"), "out: expected an output file (--out or 'out' in the card's [data] table)");
@@ -167,7 +137,7 @@ void convert_file(const CardSection& card, const std::vector<SetPlan>& sets, con
 
 void run_data(DataFlags& flags) {
   configure_threads(Workload::kGeneration);
-  CardSection card = data_schema();
+  CardSection card = TargetSpec::schema();
   card.set("target", std::string("uniform"));
   card.set("sqrt_s", 1.0);
   card.set("particles", std::int64_t{3});
@@ -198,7 +168,7 @@ void run_data(DataFlags& flags) {
   if (from_file) card.erase("sqrt_s"), card.erase("seed"), card.erase("test_seed");
   if (!from_file && !card.has("events")) card.set("events", kDefaultEvents);
   std::optional<TargetSpec> spec;
-  if (!from_file) spec = target_spec(card);
+  if (!from_file) spec = TargetSpec::from_table(card);
   const std::vector<SetPlan> sets = plan_sets(card);
   const std::string resolved = card.to_toml();
   if (flags.dry_run) {

@@ -144,6 +144,36 @@ TargetKind target_from_name(const std::string& name) {
   throw Error(detail::concat("unknown target '", name, "': expected uniform, muon, qqg, aps or file"));
 }
 
+CardSection TargetSpec::schema() {
+  return CardSection("data", {{"target", CardType::kString},
+                              {"sqrt_s", CardType::kFloat},
+                              {"particles", CardType::kInt},
+                              {"msq", CardType::kFloat},
+                              {"symmetrize", CardType::kBool},
+                              {"xi_max", CardType::kFloat},
+                              {"shuffle", CardType::kBool},
+                              {"in", CardType::kString},
+                              {"events", CardType::kInt},
+                              {"seed", CardType::kInt},
+                              {"out", CardType::kString},
+                              {"test_events", CardType::kInt},
+                              {"test_seed", CardType::kInt},
+                              {"test_out", CardType::kString}});
+}
+
+TargetSpec TargetSpec::from_table(const CardSection& card) {
+  TargetSpec spec;
+  spec.kind = target_from_name(card.get_string("target"));
+  spec.sqrt_s = card.get_double("sqrt_s");
+  if (card.has("particles")) spec.particles = card.get_int("particles");
+  if (card.has("msq")) spec.msq = card.get_double("msq");
+  if (card.has("symmetrize")) spec.symmetrize = card.get_bool("symmetrize");
+  if (card.has("xi_max")) spec.xi_max = card.get_double("xi_max");
+  if (card.has("shuffle")) spec.shuffle = card.get_bool("shuffle");
+  spec.validate();
+  return spec;
+}
+
 void TargetSpec::validate() const {
   PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, "sqrt_s: expected a positive total energy, but got ", sqrt_s);
   switch (kind) {

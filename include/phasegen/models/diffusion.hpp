@@ -8,6 +8,8 @@
 //
 // Steps are numbered t = 1..T: Q_t = Q_{t-1} + gamma_t f(Q_{t-1}) + sqrt(2 gamma_t) Z, with f the
 // reference score and sigma_t^2 = 2 sum_{s <= t} gamma_s. Every state Q_t maps to an exact event.
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -10,6 +10,8 @@
 // Families: LangevinFamily, the paper's q-space diffusion; FlowFamily, flow matching in q-space,
 // z-space or p-space; VpFamily, the variance-preserving diffusion in z-space or p-space. The
 // p-space variants are the paper's baselines and the only ones that do not conserve.
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -6,6 +6,8 @@
 //   phasegen::FlowMatching flow(phasegen::FlowPrior::kRambo, phasegen::OdeSolver::kHeun, 20);
 //   at::Tensor loss = flow.loss(*net, q0, gen);                       // q0: lifted data
 //   at::Tensor q = flow.sample(*net, 10000, 3, gen);                   // rambo_map(q) is an event
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

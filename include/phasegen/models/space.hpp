@@ -9,6 +9,8 @@
 //   standard normal at the noise end is uniform phase space.
 // momentum: the paper's p-space baselines, P / x with x one scale for all components; decoding
 //   sets E = |p| but nothing enforces sum p = (sqrt_s, 0). The only space that does not conserve.
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -18,6 +18,8 @@
 //   heun     Heun's method on the probability-flow ODE in y = x / alpha against kappa = sigma / alpha,
 //            where dy/dkappa = eps exactly; the last step is Euler (2S - 1 NFE);
 //   dpmpp2m  DPM-Solver++(2M), Lu et al. 2022: second-order multistep in log-SNR on x0 (S NFE).
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -8,6 +8,8 @@
 // CDF and the inverse Gamma(2, 1) CDF: rho = F_G2^-1(F_chi3(r)), q = rho z_hat. Both CDFs are
 // evaluated in log form, from whichever tail is smaller, so that tiny and huge radii keep full
 // relative precision (the closed form through Lambert W_-1 loses it near its branch point).
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

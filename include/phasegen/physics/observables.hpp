@@ -6,6 +6,8 @@
 //   double worst = phasegen::conservation_violation(p, 1.0).max().item<double>();  // ~1e-16
 //
 // Events are [batch, N, 4] with components (E, px, py, pz) in the unit of sqrt_s.
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

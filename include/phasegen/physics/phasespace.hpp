@@ -11,6 +11,8 @@
 // in the centre-of-momentum frame, sum of 4-momenta = (sqrt_s, 0, 0, 0). q-space is
 // dimensionless; momenta carry the unit of sqrt_s (GeV when physical). All maps are written
 // once, on tensors, for any device; use float64 for them.
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>

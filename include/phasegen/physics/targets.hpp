@@ -10,6 +10,8 @@
 //
 // Events are [n, N, 4] float64 (E, px, py, pz) in the CM frame with total energy sqrt_s (GeV),
 // every one exactly massless and conserving to round-off.
+//
+// The physics and its formulas: docs/PHYSICS.md.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -17,6 +19,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "phasegen/io/card.hpp"
 
 namespace phasegen {
 
@@ -37,6 +41,13 @@ struct TargetSpec {
   bool symmetrize = false;       ///< qqg: shuffle the particle order of every event
   double xi_max = 30.0;          ///< aps: antenna variables in [1/xi_max, xi_max], xi_max > 1
   bool shuffle = true;           ///< aps: random permutation of the particles (the paper's sets)
+
+  /// The [data] table of a run card: the target's keys (target, sqrt_s, particles, msq,
+  /// symmetrize, xi_max, shuffle, in) and the data set's (events, seed, out, test_events,
+  /// test_seed, test_out).
+  static CardSection schema();
+  /// The target a [data] table names (its other keys are the data set's); checked.
+  static TargetSpec from_table(const CardSection& table);
 
   void validate() const;
   std::int64_t n_particles() const;
