@@ -21,6 +21,10 @@ void OutputSet::write(const at::Tensor& events) {
   for (auto& w : writers_) w->write(events);
 }
 
+void OutputSet::add_run_attribute(const std::string& key, const std::string& value) {
+  for (auto& w : writers_) w->add_run_attribute(key, value);
+}
+
 void OutputSet::close() {
   for (auto& w : writers_) w->close();
 }

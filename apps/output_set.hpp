@@ -19,6 +19,8 @@ class OutputSet {
  public:
   OutputSet(const std::vector<std::string>& paths, const WriterOptions& options);
   void write(const at::Tensor& events);
+  /// EventWriter::add_run_attribute on every file, before close().
+  void add_run_attribute(const std::string& key, const std::string& value);
   void close();
   double worst_conservation() const { return worst_conservation_; }
   double worst_mass() const { return worst_mass_; }

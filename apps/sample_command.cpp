@@ -112,6 +112,8 @@ void run_sample(const SampleFlags& f) {
                           {"sampler", model.sampler_description()},
                           {"workers", std::to_string(workers)},
                           {"card", origin.card}};
+  const double cut = model.spec().cut();
+  if (cut > 0) wopts.run.attributes.push_back({"cut", detail::concat("every s_ij/s >= ", cut, " (generator level)")});
   if (shards > 1) {
     wopts.run.attributes.insert(wopts.run.attributes.begin() + 1,
                                 {{"shard", detail::concat(shard, "/", shards)},
@@ -129,6 +131,10 @@ void run_sample(const SampleFlags& f) {
     written += batch.size(0);
     bar.update(written);
   });
+  if (cut > 0) {
+    outputs.add_run_attribute("cut_drawn", std::to_string(result.drawn));
+    outputs.add_run_attribute("cut_fraction", format_number(result.cut_fraction()));
+  }
   outputs.close();
   bar.finish();
   if (trajectory) write_trajectory(f.trajectory_out, {at::tensor(result.trajectory_steps, at::kLong), result.trajectory});
@@ -146,6 +152,10 @@ void run_sample(const SampleFlags& f) {
             << (device.is_cpu() ? detail::concat(", ", workers, workers == 1 ? " worker" : " workers") : std::string())
             << "\n"
             << "  total with output   " << format_number(seconds_since(start)) << " s\n";
+  if (cut > 0) {
+    std::cout << "  cut                 every s_ij/s >= " << cut << ": kept " << events << " of " << result.drawn
+              << " sampled events, dropped fraction " << format_number(result.cut_fraction()) << "\n";
+  }
   print_exactness(std::cout, outputs);
   if (!model.conserving()) {
     std::cout << "  note                a p-space baseline: nothing enforces conservation; compare the figures "

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -75,6 +76,10 @@ std::vector<std::unique_ptr<ModelFamily>> all_families(const at::Tensor& events)
   families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kNormal, OdeSolver::kHeun, 12), z,
                                                   StateFeatures::kNone, FlowCoupling::kFibre));
   families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 12), q,
+                                                  StateFeatures::kInvariants, FlowCoupling::kFibre));
+  families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kNormal, OdeSolver::kHeun, 12), z,
+                                                  StateFeatures::kInvariants, FlowCoupling::kFibre));
+  families.push_back(std::make_unique<FlowFamily>(FlowMatching(FlowPrior::kRambo, OdeSolver::kHeun, 12), q,
                                                   StateFeatures::kNone, FlowCoupling::kOt));
   for (FlowTimeLaw law : {FlowTimeLaw::kData, FlowTimeLaw::kNoise}) {
     FlowMatching weighted(FlowPrior::kRambo, OdeSolver::kRk4, 12);
@@ -92,10 +97,11 @@ std::vector<std::unique_ptr<ModelFamily>> all_families(const at::Tensor& events)
   return families;
 }
 
-bool sees_the_event(const ModelFamily& family) {
+// The network inputs per particle beside the state a family's features add, for N = 5.
+std::int64_t extra_of(const ModelFamily& family) {
   const auto* flow = dynamic_cast<const FlowFamily*>(&family);
   const auto* vp = dynamic_cast<const VpFamily*>(&family);
-  return (flow && flow->features() == StateFeatures::kEvent) || (vp && vp->features() == StateFeatures::kEvent);
+  return extra_inputs(flow ? flow->features() : vp ? vp->features() : StateFeatures::kNone, 5);
 }
 
 EventSet uniform_events(std::int64_t n, std::uint64_t seed) {
@@ -209,10 +215,9 @@ TEST(Models, CheckpointsOfEveryKindLoadTheSameModel) {
 TEST(Models, EveryFamilyHasAFiniteLossWithAGradient) {
   at::Generator gen = make_generator(9);
   const at::Tensor events = aps_events(2000, gen);
-  auto net = random_network(5);
-  auto net_with_event = random_network(5, 4);
+  std::map<std::int64_t, QNetwork> nets{{0, random_network(5)}, {4, random_network(5, 4)}, {5, random_network(5, 5)}};
   for (const auto& family : all_families(events)) {
-    QNetwork& used = sees_the_event(*family) ? net_with_event : net;
+    QNetwork& used = nets.at(extra_of(*family));
     used->zero_grad();
     const at::Tensor loss = family->loss(*used, events.narrow(0, 0, 300), gen);
     ASSERT_EQ(loss.dim(), 0) << family->description();
@@ -235,12 +240,11 @@ TEST(Models, EveryFamilyHasAFiniteLossWithAGradient) {
 TEST(Models, EveryStateIsExactExceptForThePSpaceBaselines) {
   at::Generator gen = make_generator(2);
   const at::Tensor events = aps_events(4000, gen);
-  auto net = random_network(5);
-  auto net_with_event = random_network(5, 4);
+  std::map<std::int64_t, QNetwork> nets{{0, random_network(5)}, {4, random_network(5, 4)}, {5, random_network(5, 5)}};
   for (const auto& family : all_families(events)) {
     std::int64_t states = 0;
     double worst = 0, worst_mass = 0, best = 1e300;
-    QNetworkImpl& used = sees_the_event(*family) ? *net_with_event : *net;
+    QNetworkImpl& used = *nets.at(extra_of(*family));
     const at::Tensor out = family->sample(used, 200, 5, gen, 1, [&](std::int64_t, const at::Tensor& p) {
       const at::Tensor v = conservation_violation(p, 91.2);
       worst = std::max(worst, v.max().item<double>());
@@ -272,13 +276,11 @@ TEST(Models, OnAGpuEveryFamilyTrainsAndEveryStateIsExact) {
   const at::Device cuda(at::kCUDA, 0);
   at::Generator cpu_gen = make_generator(2);
   const at::Tensor events = aps_events(1000, cpu_gen).to(cuda);
-  auto net = random_network(5);
-  auto net_with_event = random_network(5, 4);
-  net->to(cuda);
-  net_with_event->to(cuda);
+  std::map<std::int64_t, QNetwork> nets{{0, random_network(5)}, {4, random_network(5, 4)}, {5, random_network(5, 5)}};
+  for (auto& [extra, net] : nets) net->to(cuda);
   at::Generator gen = make_generator(3, cuda);
   for (const auto& family : all_families(events.cpu())) {
-    QNetworkImpl& used = sees_the_event(*family) ? *net_with_event : *net;
+    QNetworkImpl& used = *nets.at(extra_of(*family));
     const at::Tensor loss = family->loss(used, events.narrow(0, 0, 256), gen);
     EXPECT_TRUE(loss.is_cuda()) << family->description();
     EXPECT_TRUE(std::isfinite(loss.item<double>())) << family->description();

@@ -3,6 +3,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/init.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include "phasegen/core/runtime.hpp"
@@ -35,17 +36,22 @@ TEST(Networks, OutputsHaveTheShapeOfQAndStartAtZero) {
   EXPECT_EQ(parameter_count(*mlp), expected);
 }
 
+// That permuting the 6 particles of q permutes net's outputs alike (and the outputs are not zero).
+void expect_equivariant(QNetworkImpl& net, const at::Tensor& q, const at::Tensor& t) {
+  at::Tensor perm = at::tensor(std::vector<std::int64_t>{4, 2, 0, 5, 1, 3});
+  at::Tensor out = net.forward(q, t);
+  at::Tensor permuted = net.forward(q.index_select(1, perm), t);
+  EXPECT_GT(test::max_abs(out), 1e-2);
+  EXPECT_LE(test::max_abs(permuted - out.index_select(1, perm)), 1e-5);
+}
+
 TEST(Networks, TransformerIsPermutationEquivariant) {
   auto net = make_network(NetworkOptions().kind(NetworkKind::kTransformer).particles(6).model_dim(32).blocks(2).heads(4));
   randomise(*net, 2);
   at::Generator gen = make_generator(3);
   at::Tensor q = sample_rambo_prior(16, 6, gen, at::kFloat);
   at::Tensor t = at::rand({16}, gen);
-  at::Tensor perm = at::tensor(std::vector<std::int64_t>{4, 2, 0, 5, 1, 3});
-  at::Tensor out = net->forward(q, t);
-  at::Tensor permuted = net->forward(q.index_select(1, perm), t);
-  EXPECT_GT(test::max_abs(out), 1e-2);
-  EXPECT_LE(test::max_abs(permuted - out.index_select(1, perm)), 1e-5);
+  expect_equivariant(*net, q, t);
 }
 
 TEST(Networks, BadOptionsAndShapesAreRefused) {
@@ -146,6 +152,39 @@ TEST(Networks, ExtraInputsAreReadBesideTheStateAndCarryNoGradient) {
     EXPECT_GT(test::max_abs(out.detach() - plain), 1e-6) << kind;
     EXPECT_ERROR_CONTAINS(net->forward(x.detach(), t), "expected q of shape [batch, 4, 7]");
   }
+}
+
+// Pair biases come from the pair's invariants, which a permutation of the particles permutes:
+// the transformer with them stays permutation-equivariant, and the biases change its output.
+TEST(Networks, PairBiasedTransformerIsPermutationEquivariant) {
+  NetworkOptions options = NetworkOptions().kind(NetworkKind::kTransformer).particles(6).model_dim(32).blocks(2).heads(4);
+  auto net = make_network(NetworkOptions(options).pair_bias(true).pair_hidden(16));
+  auto plain = make_network(options);
+  randomise(*net, 2);
+  at::Generator gen = make_generator(3);
+  at::Tensor q = sample_rambo_prior(16, 6, gen, at::kFloat);
+  q.select(1, 1).copy_(q.select(1, 0) * 1.001);  // a nearly collinear pair
+  at::Tensor t = at::rand({16}, gen);
+  expect_equivariant(*net, q, t);
+  EXPECT_GT(parameter_count(*net), parameter_count(*plain));
+  // The same weights but the pair MLP's last layer at zero give the unbiased network's output.
+  {
+    at::NoGradGuard no_grad;
+    auto named = net->named_parameters();
+    auto plain_named = plain->named_parameters();
+    for (auto& item : plain_named) item.value().copy_(named[item.key()]);
+    for (auto& item : named) {
+      if (item.key().rfind("pair_mlp.4.", 0) == 0) item.value().zero_();
+    }
+  }
+  EXPECT_LE(test::max_abs(net->forward(q, t) - plain->forward(q, t)), 1e-6);
+  // Features: symmetric in the pair, the diagonal flagged.
+  at::Tensor f = pair_features(q.to(at::kDouble));
+  ASSERT_EQ(f.sizes(), (at::IntArrayRef{16, 6, 6, 5}));
+  EXPECT_LE(test::max_abs(f - f.transpose(1, 2)), 1e-14);
+  EXPECT_EQ(f.select(3, 4).sum().item<double>(), 16.0 * 6.0);
+  EXPECT_LT(f.select(3, 1).select(2, 1).select(1, 0).max().item<double>(), std::log(1e-4) / 10.0);
+  EXPECT_ERROR_CONTAINS(make_network(NetworkOptions().pair_bias(true)), "pair_bias needs network = transformer");
 }
 
 }  // namespace

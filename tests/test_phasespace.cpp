@@ -217,5 +217,49 @@ TEST(PhaseSpaceVolume, LogVolumeStaysFiniteWhereTheVolumeUnderflows) {
               std::log(kPi / 2) - std::log(199.0) - std::log(198.0), 1e-9);
 }
 
+// The event's invariants computed from the state equal those of the decoded event, and a boost
+// and a rescaling of the state (another point of its fibre) leave them as they are, to round-off,
+// down to the smallest invariants of the singular targets (y ~ 1e-9 here).
+TEST(StateInvariants, EqualTheDecodedEventsAndDoNotChangeAlongTheFibre) {
+  for (std::int64_t n : {3, 10}) {
+    at::Generator gen = make_generator(40 + n);
+    at::Tensor q = sample_rambo_prior(2000, n, gen, at::kDouble);
+    // Make pair (0, 1) nearly collinear and particle 2 soft in part of the batch.
+    at::Tensor near = q.select(1, 0) * (1.0 + 1e-4 * at::randn({2000, 3}, gen, q.options()));
+    q.select(1, 1).narrow(0, 0, 1000).copy_(near.narrow(0, 0, 1000) * 0.7);
+    q.select(1, 2).narrow(0, 1000, 500).mul_(1e-5);
+    const double sqrt_s = 91.2;
+    at::Tensor p = rambo_map(q, sqrt_s);
+    const StateInvariants inv = state_invariants(q);
+    // From the event: y_ij = 2 p_i.p_j / s, x_i = 2 E_i / sqrt_s.
+    at::Tensor e = p.select(2, 0);
+    at::Tensor unit = p.narrow(2, 1, 3) / e.unsqueeze(2);
+    at::Tensor gap = (unit.unsqueeze(2) - unit.unsqueeze(1)).pow(2).sum(-1);
+    at::Tensor y_event = e.unsqueeze(2) * e.unsqueeze(1) * gap / (sqrt_s * sqrt_s);
+    at::Tensor x_event = 2.0 * e / sqrt_s;
+    EXPECT_LE(max_abs((inv.y - y_event) / (y_event + at::eye(n, q.options()))), 1e-9) << "N=" << n;
+    EXPECT_LE(max_abs(inv.x - x_event), 1e-13) << "N=" << n;
+    EXPECT_EQ(max_abs(inv.y * at::eye(n, q.options())), 0.0);
+    EXPECT_LE(max_abs(inv.x.sum(1) - 2.0), 1e-13);
+    EXPECT_LT(inv.y.narrow(0, 0, 1000).select(2, 1).select(1, 0).max().item<double>(), 1e-6);
+    // Another point of the fibre: q' = (1/x') Lambda(-b') p.
+    FibrePoint other = sample_fibre_point(n, at::full({2000}, sqrt_s, q.options()), gen);
+    at::Tensor moved = rambo_inverse(p, other);
+    EXPECT_GT(max_abs(moved - q), 1e-2);
+    const StateInvariants again = state_invariants(moved);
+    EXPECT_LE(max_abs((again.y - inv.y) / (inv.y + at::eye(n, q.options()))), 1e-9) << "N=" << n;
+    EXPECT_LE(max_abs(again.x - inv.x), 1e-12) << "N=" << n;
+    // The network features: rows (ln x_i, ln y_ij for j != i) / 10.
+    at::Tensor f = log_invariant_features(q);
+    ASSERT_EQ(f.sizes(), (at::IntArrayRef{2000, n, n}));
+    auto log_of = [](const at::Tensor& v) { return at::log(v.clamp_min(kInvariantFloor)) / 10.0; };
+    EXPECT_LE(max_abs(f.select(2, 0) - log_of(inv.x)), 1e-12);
+    EXPECT_LE(max_abs(f.select(1, 0).select(1, 1) - log_of(inv.y.select(2, 1).select(1, 0))), 1e-12);
+    EXPECT_LE(max_abs(f.select(1, 2).select(1, 1) - log_of(inv.y.select(2, 0).select(1, 2))), 1e-12);
+    EXPECT_LE(max_abs(f.select(1, 2).select(1, 2) - log_of(inv.y.select(2, 1).select(1, 2))), 1e-12);
+    EXPECT_GE(f.min().item<double>(), std::log(kInvariantFloor) / 10.0);
+  }
+}
+
 }  // namespace
 }  // namespace phasegen

@@ -56,6 +56,14 @@ std::vector<ModelSpec> all_specs() {
   ModelSpec pddpm(ModelKind::kPDdpm);
   pddpm.vp().sampler(VpSampler::kDpmSolver2M).nfe(20).grid(VpGrid::kLogSnr);
   specs.push_back(pddpm);
+  ModelSpec dalitz(ModelKind::kFlow);
+  dalitz.flow().prior(FlowPriorChoice::kDalitz).time_law(FlowTimeLaw::kData);
+  dalitz.cut(1e-4);
+  specs.push_back(dalitz);
+  ModelSpec pairs(ModelKind::kFlow);
+  pairs.network().kind(NetworkKind::kTransformer).model_dim(32).blocks(2).heads(4).pair_bias(true).pair_hidden(24);
+  pairs.features(StateFeatures::kInvariants).cut(1e-3);
+  specs.push_back(pairs);
   return specs;
 }
 
@@ -70,7 +78,7 @@ TEST(ModelSpec, EveryKindRoundTripsThroughItsTable) {
     EXPECT_FALSE(back != spec);
     EXPECT_EQ(back.kind(), spec.kind());
     EXPECT_EQ(back.conserving(), spec.conserving());
-    EXPECT_EQ(back.extra_inputs(), spec.extra_inputs());
+    EXPECT_EQ(back.extra_inputs(3), spec.extra_inputs(3));
     // Descriptions are of the resolved settings once read back (a Langevin em nfe = 0 reads back as T).
     EXPECT_EQ(ModelSpec::from_table(back.to_table()).description(), back.description());
     EXPECT_EQ(back.to_table().values(), spec.to_table().values());
@@ -95,7 +103,27 @@ TEST(ModelSpec, EveryKindRoundTripsThroughItsTable) {
   EXPECT_EQ(langevin.lift().scale(), 0.15);
   EXPECT_EQ(langevin.network().kind(), NetworkKind::kTransformer);
   EXPECT_EQ(langevin.network().model_dim(), 32);
-  EXPECT_EQ(ModelSpec::from_table(specs[8].to_table()).extra_inputs(), 4);  // flow, latent, features = event
+  EXPECT_EQ(ModelSpec::from_table(specs[8].to_table()).extra_inputs(3), 4);  // flow, latent, features = event
+  const ModelSpec dalitz = ModelSpec::from_card_text(specs[13].to_card(), "card");
+  EXPECT_EQ(dalitz.flow().prior(), FlowPriorChoice::kDalitz);
+  EXPECT_EQ(dalitz.cut(), 1e-4);
+  const ModelSpec pairs = ModelSpec::from_card_text(specs[14].to_card(), "card");
+  EXPECT_TRUE(pairs.network().pair_bias());
+  EXPECT_EQ(pairs.network().pair_hidden(), 24);
+  EXPECT_EQ(pairs.extra_inputs(10), 10);  // features = invariants: N per particle
+  // Settings that cannot go together are named.
+  ModelSpec bad = specs[13];
+  bad.network().kind(NetworkKind::kTransformer);
+  EXPECT_ERROR_CONTAINS(bad.validate(), "prior = dalitz: expected network = mlp");
+  bad = specs[13];
+  bad.features(StateFeatures::kInvariants);
+  EXPECT_ERROR_CONTAINS(bad.validate(), "prior = dalitz: expected features = none");
+  bad = specs[14];
+  bad.flow().prior(FlowPriorChoice::kLatent);
+  EXPECT_ERROR_CONTAINS(bad.validate(), "pair_bias: expected a model whose state is q-space");
+  bad = specs[14];
+  bad.cut(0.5);
+  EXPECT_ERROR_CONTAINS(bad.validate(), "cut: expected a smallest s_ij/s in [0, 1/3), but got 0.5");
   EXPECT_FALSE(ModelSpec(ModelKind::kPFlow).conserving());
   EXPECT_FALSE(ModelSpec(ModelKind::kPDdpm).conserving());
   EXPECT_TRUE(ModelSpec(ModelKind::kVp).conserving());

@@ -363,6 +363,10 @@ class PtWriter final : public FileEventWriter {
     file_.commit();
   }
 
+  void add_run_attribute(const std::string& key, const std::string& value) override {
+    options_.run.attributes.emplace_back(key, value);
+  }
+
  private:
   std::vector<at::Tensor> batches_;
 };

@@ -26,7 +26,13 @@ std::function<void(std::int64_t, const at::Tensor&)> every_state(std::int64_t ev
 // function outlives any copy of the model.
 InputFeatures event_features(const StateSpace& space, StateFeatures features) {
   if (features == StateFeatures::kNone) return {};
-  PHASEGEN_CHECK(space.conserving(), "features = event: expected a q- or z-space model, but got ", space.description());
+  PHASEGEN_CHECK(space.conserving(), "features = ", kStateFeaturesNames.name(features),
+                 ": expected a q- or z-space model, but got ", space.description());
+  if (features == StateFeatures::kInvariants) {
+    return [space](const at::Tensor& x) {
+      return log_invariant_features(space.to_q(x.to(at::kDouble))).to(x.scalar_type());
+    };
+  }
   return [space](const at::Tensor& x) { return (space.decode(x) / space.sqrt_s()).to(x.scalar_type()); };
 }
 
@@ -80,6 +86,41 @@ std::string LangevinFamily::description() const {
          " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
 }
 
+// ---- flow matching on the Dalitz plane ----
+
+DalitzFlowFamily::DalitzFlowFamily(FlowMatching flow, DalitzSpace space) : flow_(std::move(flow)), space_(std::move(space)) {
+  PHASEGEN_CHECK(flow_.prior() == FlowPrior::kNormal, "Dalitz-plane flow: expected the normal prior");
+  flow_.set_coordinates(2);
+}
+
+at::Tensor DalitzFlowFamily::loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const {
+  PHASEGEN_CHECK(events.dim() == 3 && events.size(1) == 3, "prior = dalitz: expected three-body events, but got ",
+                 events.sizes());
+  return flow_.loss(net, space_.encode(events).to(events.device()), gen);
+}
+
+at::Tensor DalitzFlowFamily::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                    std::int64_t every, const EventCallback& on_events) const {
+  PHASEGEN_CHECK(particles == 3, "prior = dalitz: expected N = 3, but got ", particles);
+  const at::Tensor rotation = uniform_rotations(batch, gen);
+  std::function<void(double, const at::Tensor&)> on_state;
+  std::int64_t step = 0;
+  const std::int64_t last = last_step();
+  if (every > 0 && on_events) {
+    on_state = [&](double, const at::Tensor& s) {
+      if (step % every == 0 || step == last) on_events(step, space_.decode(s, rotation));
+      ++step;
+    };
+  }
+  return space_.decode(flow_.sample(net, batch, 1, gen, on_state), rotation);
+}
+
+std::string DalitzFlowFamily::sampler_description() const {
+  return detail::concat(ode_solver_name(flow_.solver()), ", ", evaluations(), " NFE");
+}
+
+std::string DalitzFlowFamily::description() const { return flow_.description() + ", " + space_.description(); }
+
 // ---- flow matching ----
 
 FlowFamily::FlowFamily(FlowMatching flow, StateSpace space, StateFeatures features, FlowCoupling coupling)
@@ -129,7 +170,7 @@ std::string FlowFamily::sampler_description() const {
 std::string FlowFamily::description() const {
   const std::string coupling = coupling_ == FlowCoupling::kIndependent ? "" : detail::concat(", ", kFlowCouplingNames.name(coupling_), " coupling");
   return flow_.description() + coupling + ", " +
-         space_.description() + (features_ == StateFeatures::kEvent ? ", network sees the event" : "");
+         space_.description() + features_description(features_);
 }
 
 // ---- variance-preserving diffusion ----
@@ -158,7 +199,7 @@ std::string VpFamily::sampler_description() const {
 
 std::string VpFamily::description() const {
   return "VP diffusion: " + vp_.options().description() + ", " + space_.description() +
-         (features_ == StateFeatures::kEvent ? ", network sees the event" : "");
+         features_description(features_);
 }
 
 }  // namespace phasegen

@@ -40,10 +40,11 @@ FlowMatching::FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, 
 }
 
 at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const {
-  if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, at::kFloat);
   if (prior_ == FlowPrior::kNormal) {
-    return at::randn({batch, particles, 3}, gen, at::TensorOptions().dtype(at::kFloat).device(gen.device()));
+    return at::randn({batch, particles, coordinates_}, gen, at::TensorOptions().dtype(at::kFloat).device(gen.device()));
   }
+  PHASEGEN_CHECK(coordinates_ == 3, "flow matching: the ", flow_prior_name(prior_), " prior needs 3 coordinates per particle");
+  if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, at::kFloat);
   PHASEGEN_CHECK(gaussian_->mean.size(0) == 3 * particles, "flow matching: the Gaussian prior has ",
                  gaussian_->mean.size(0) / 3, " particles, but N = ", particles, " was asked for");
   return gaussian_->sample(batch, gen);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 
 #include "phasegen/core/error.hpp"
@@ -39,6 +40,12 @@ std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, double sqr
       return std::make_shared<FlowFamily>(FlowMatching(FlowPrior::kNormal, f.solver(), f.nfe()),
                                           momentum_space(fitted, sqrt_s));
     case ModelKind::kFlow: {
+      if (f.prior() == FlowPriorChoice::kDalitz) {
+        PHASEGEN_ASSERT(fitted.gaussian.has_value(), "a Dalitz-plane model without its standardisation");
+        FlowMatching flow(FlowPrior::kNormal, f.solver(), f.nfe());
+        flow.set_time_law(f.time_law());
+        return std::make_shared<DalitzFlowFamily>(std::move(flow), DalitzSpace(spec.cut(), sqrt_s, *fitted.gaussian));
+      }
       const FlowPrior prior = f.prior() == FlowPriorChoice::kLatent     ? FlowPrior::kNormal
                               : f.prior() == FlowPriorChoice::kGaussian ? FlowPrior::kGaussian
                                                                         : FlowPrior::kRambo;
@@ -54,13 +61,19 @@ std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, double sqr
 
 NetworkOptions network_for(const ModelSpec& spec, std::int64_t particles) {
   NetworkOptions n = spec.network();
-  return n.particles(particles).extra_inputs(spec.extra_inputs());
+  if (spec.kind() == ModelKind::kFlow && spec.flow().prior() == FlowPriorChoice::kDalitz) return n.particles(1).coordinates(2);
+  return n.particles(particles).extra_inputs(spec.extra_inputs(particles));
 }
 
 FittedState fit(const ModelSpec& spec, const at::Tensor& events, double sqrt_s, std::uint64_t seed) {
   FittedState fitted;
   if (spec.kind() == ModelKind::kPFlow || spec.kind() == ModelKind::kPDdpm) {
     fitted.momentum_scale = StateSpace::momentum_scale(events);
+  }
+  if (spec.kind() == ModelKind::kFlow && spec.flow().prior() == FlowPriorChoice::kDalitz) {
+    PHASEGEN_CHECK(events.size(1) == 3, "prior = dalitz: expected three-body events, but the training events have N = ",
+                   events.size(1));
+    fitted.gaussian = DalitzSpace::fit(events, spec.cut());
   }
   if (spec.kind() == ModelKind::kFlow && spec.flow().prior() == FlowPriorChoice::kGaussian) {
     at::Generator gen = stream_generator(seed, Stream::kGaussianFit, 0);
@@ -214,8 +227,14 @@ SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
   std::vector<at::Tensor> kept_events, states;
   std::mutex state_mutex;
   std::int64_t batch_index = 0;
+  const double cut = spec_.cut();
   for (std::int64_t done = 0; done < p.count;) {
-    const std::int64_t n = std::min(o.batch(), p.count - done);
+    // With a cut, a batch is sized to the events still missing at the acceptance seen so far.
+    std::int64_t n = std::min(o.batch(), p.count - done);
+    if (cut > 0 && done > 0) {
+      const double acceptance = static_cast<double>(done) / static_cast<double>(result.drawn);
+      n = std::min<std::int64_t>(o.batch(), static_cast<std::int64_t>(std::ceil(static_cast<double>(p.count - done) / acceptance)) + 16);
+    }
     const auto start = std::chrono::steady_clock::now();
     const bool record = trajectory && batch_index == 0;
     const auto b = static_cast<std::uint64_t>(batch_index++);
@@ -255,8 +274,19 @@ SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
       }
     }
     at::Tensor batch = parts == 1 ? sampled.front() : at::cat(sampled);
+    result.drawn += n;
+    if (cut > 0) {
+      // Smallest s_ij/s of each event: 2 min p_i.p_j / s.
+      // A relative 1e-12 below the cut is round-off (of a Dalitz-plane model's events, which meet it).
+      const at::Tensor keep = 2.0 * min_pair_dot(batch) / (sqrt_s_ * sqrt_s_) >= cut * (1.0 - 1e-12);
+      batch = batch.index({keep});
+      if (batch.size(0) > p.count - done) batch = batch.narrow(0, 0, p.count - done);
+      PHASEGEN_CHECK(result.drawn < 1000 || static_cast<double>(done + batch.size(0)) >= 1e-3 * static_cast<double>(result.drawn),
+                     "sample: the cut s_ij/s >= ", cut, " keeps ", done + batch.size(0), " of ", result.drawn,
+                     " sampled events; the model does not make events that pass it");
+    }
     result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    done += n;
+    done += batch.size(0);
     if (on_batch) {
       on_batch(batch);
     } else {

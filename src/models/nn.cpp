@@ -1,6 +1,7 @@
 #include "phasegen/models/nn.hpp"
 
 #include <torch/nn/functional/activation.h>
+#include <torch/nn/modules/activation.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -8,13 +9,14 @@
 #include <tuple>
 
 #include "phasegen/core/error.hpp"
+#include "phasegen/physics/phasespace.hpp"
 
 namespace phasegen {
 
 namespace F = torch::nn::functional;
 
 void NetworkOptions::validate() const {
-  PHASEGEN_CHECK(particles_ >= 2, "network: expected N >= 2 particles, but got ", particles_);
+  PHASEGEN_CHECK(particles_ >= 1, "network: expected N >= 1 particles, but got ", particles_);
   PHASEGEN_CHECK(time_embedding_ >= 2 && time_embedding_ % 2 == 0,
                  "network: expected an even time embedding size >= 2, but got ", time_embedding_);
   if (kind_ == NetworkKind::kMlp) {
@@ -26,6 +28,10 @@ void NetworkOptions::validate() const {
                    ", heads = ", heads_, ", blocks = ", blocks_);
   }
   PHASEGEN_CHECK(extra_inputs_ >= 0, "network: expected extra_inputs >= 0, but got ", extra_inputs_);
+  PHASEGEN_CHECK(coordinates_ >= 1, "network: expected coordinates >= 1, but got ", coordinates_);
+  PHASEGEN_CHECK(coordinates_ == 3 || kind_ == NetworkKind::kMlp, "network: the transformer needs 3 coordinates per particle");
+  PHASEGEN_CHECK(!pair_bias_ || kind_ == NetworkKind::kTransformer, "network: pair_bias needs network = transformer");
+  PHASEGEN_CHECK(!pair_bias_ || pair_hidden_ >= 1, "network: expected pair_hidden >= 1, but got ", pair_hidden_);
 }
 
 at::Tensor QNetworkImpl::forward_with(const at::Tensor& x, const at::Tensor& t, const InputFeatures& features) {
@@ -42,11 +48,13 @@ std::string NetworkOptions::description() const {
   const std::string extra =
       extra_inputs_ > 0 ? detail::concat(", ", extra_inputs_, " extra inputs per particle") : std::string();
   if (kind_ == NetworkKind::kMlp) {
-    return detail::concat("MLP ", layers_, " x ", hidden_, " SiLU, time embedding ", time_embedding_, ", N = ",
-                          particles_, extra);
+    const std::string state = coordinates_ == 3 ? detail::concat(", N = ", particles_)
+                                                : detail::concat(", state ", particles_, " x ", coordinates_);
+    return detail::concat("MLP ", layers_, " x ", hidden_, " SiLU, time embedding ", time_embedding_, state, extra);
   }
+  const std::string pairs = pair_bias_ ? detail::concat(", pair biases (MLP ", pair_hidden_, ")") : std::string();
   return detail::concat("transformer d = ", model_dim_, ", ", blocks_, " pre-LN blocks, ", heads_,
-                        " heads, time embedding ", time_embedding_, ", N = ", particles_, extra);
+                        " heads", pairs, ", time embedding ", time_embedding_, ", N = ", particles_, extra);
 }
 
 namespace {
@@ -55,6 +63,19 @@ namespace {
 bool one_time_for_the_batch(const at::Tensor& t) { return t.dim() == 1 && t.size(0) > 1 && t.stride(0) == 0; }
 
 }  // namespace
+
+at::Tensor pair_features(const at::Tensor& q) {
+  const StateInvariants inv = state_invariants(q);
+  const std::int64_t n = q.size(1);
+  const at::Tensor xi = inv.x.unsqueeze(2), xj = inv.x.unsqueeze(1);
+  const at::Tensor lo = at::minimum(xi, xj), hi = at::maximum(xi, xj);
+  auto log_of = [](const at::Tensor& v) { return at::log(v.clamp_min(kInvariantFloor)) / 10.0; };
+  const at::Tensor eye = at::eye(n, q.options()).unsqueeze(0).expand({q.size(0), n, n});
+  const at::Tensor off = 1.0 - eye;
+  return at::stack({log_of(inv.y) * off, log_of(2.0 * inv.y / (xi * xj)) * off, log_of(lo / (xi + xj)) * off,
+                    log_of(2.0 * inv.y * lo / hi) * off, eye},
+                   3);
+}
 
 at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
   // One time for the whole batch: one row, expanded.
@@ -71,8 +92,8 @@ at::Tensor sinusoidal_embedding(const at::Tensor& t, std::int64_t dim) {
 namespace {
 
 void check_input(const at::Tensor& q, const at::Tensor& t, const NetworkOptions& o) {
-  PHASEGEN_CHECK(q.dim() == 3 && q.size(1) == o.particles() && q.size(2) == 3 + o.extra_inputs(),
-                 "network: expected q of shape [batch, ", o.particles(), ", ", 3 + o.extra_inputs(), "], but got ",
+  PHASEGEN_CHECK(q.dim() == 3 && q.size(1) == o.particles() && q.size(2) == o.coordinates() + o.extra_inputs(),
+                 "network: expected q of shape [batch, ", o.particles(), ", ", o.coordinates() + o.extra_inputs(), "], but got ",
                  q.sizes());
   PHASEGEN_CHECK(t.dim() == 1 && t.size(0) == q.size(0), "network: expected t of shape [", q.size(0),
                  "], but got ", t.sizes());
@@ -84,12 +105,14 @@ void zero_init(torch::nn::Linear& layer) {
   layer->bias.zero_();
 }
 
-void uniform_init(torch::nn::Linear& layer, at::Generator& gen) {
+void uniform_init(torch::nn::LinearImpl& layer, at::Generator& gen) {
   torch::NoGradGuard guard;
-  const double bound = 1.0 / std::sqrt(static_cast<double>(layer->weight.size(1)));
-  layer->weight.uniform_(-bound, bound, gen);
-  layer->bias.uniform_(-bound, bound, gen);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(layer.weight.size(1)));
+  layer.weight.uniform_(-bound, bound, gen);
+  layer.bias.uniform_(-bound, bound, gen);
 }
+
+void uniform_init(torch::nn::Linear& layer, at::Generator& gen) { uniform_init(*layer, gen); }
 
 void identity_init(torch::nn::LayerNorm& norm) {
   torch::NoGradGuard guard;
@@ -101,12 +124,12 @@ void identity_init(torch::nn::LayerNorm& norm) {
 
 MlpNetworkImpl::MlpNetworkImpl(const NetworkOptions& options) : options_(options) {
   options_.validate();
-  std::int64_t in = (3 + options_.extra_inputs()) * options_.particles() + options_.time_embedding();
+  std::int64_t in = (options_.coordinates() + options_.extra_inputs()) * options_.particles() + options_.time_embedding();
   for (std::int64_t i = 0; i < options_.layers(); ++i) {
     linears_.push_back(register_module("hidden" + std::to_string(i), torch::nn::Linear(in, options_.hidden())));
     in = options_.hidden();
   }
-  linears_.push_back(register_module("out", torch::nn::Linear(in, 3 * options_.particles())));
+  linears_.push_back(register_module("out", torch::nn::Linear(in, options_.coordinates() * options_.particles())));
   zero_init(linears_.back());
 }
 
@@ -152,12 +175,12 @@ at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
     x = graph ? F::silu(x) : at::silu_(x);
     x = linears_[i]->forward(x);
   }
-  return x.view({q.size(0), q.size(1), 3});
+  return x.view({q.size(0), q.size(1), options_.coordinates()});
 }
 
 std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const at::Tensor& q, const at::Tensor& t) {
   PHASEGEN_CHECK(options_.extra_inputs() == 0, "forward_and_divergence: expected a network without extra inputs");
-  const std::int64_t d = 3 * options_.particles();
+  const std::int64_t d = options_.coordinates() * options_.particles();
   at::Tensor x = input(q, t);
   // tangent[b, i, :] = d x / d q_i of the current layer's activations; at the first layer's
   // pre-activation it is column i of its weight for every example. The products with the weights
@@ -174,7 +197,7 @@ std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const a
   }
   // div = sum_i (w_out tangent_i)_i: one matrix-vector product over the flattened [3N, hidden] columns.
   const at::Tensor& w_out = linears_.back()->weight;  // [d, hidden]: row i is output i's
-  const at::Tensor out = linears_.back()->forward(x).view({q.size(0), q.size(1), 3});
+  const at::Tensor out = linears_.back()->forward(x).view({q.size(0), q.size(1), options_.coordinates()});
   return {out, at::mv(tangent.reshape({batch, -1}), w_out.reshape({-1}))};
 }
 
@@ -196,6 +219,12 @@ TransformerNetworkImpl::TransformerNetworkImpl(const NetworkOptions& options) : 
   final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   head_ = register_module("head", torch::nn::Linear(d, 3));
   zero_init(head_);
+  if (options_.pair_bias()) {
+    const std::int64_t w = options_.pair_hidden();
+    pair_mlp_ = register_module(
+        "pair_mlp", torch::nn::Sequential(torch::nn::Linear(5, w), torch::nn::SiLU(), torch::nn::Linear(w, w),
+                                          torch::nn::SiLU(), torch::nn::Linear(w, options_.heads() * options_.blocks())));
+  }
 }
 
 void TransformerNetworkImpl::reset_parameters(at::Generator& gen) {
@@ -210,6 +239,11 @@ void TransformerNetworkImpl::reset_parameters(at::Generator& gen) {
   }
   identity_init(final_norm_);
   zero_init(head_);
+  if (pair_mlp_) {
+    for (std::size_t i = 0; i < pair_mlp_->size(); ++i) {
+      if (auto* linear = pair_mlp_[i]->as<torch::nn::LinearImpl>()) uniform_init(*linear, gen);
+    }
+  }
 }
 
 at::Tensor TransformerNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
@@ -222,9 +256,18 @@ at::Tensor TransformerNetworkImpl::forward(const at::Tensor& q, const at::Tensor
                                 2);
   at::Tensor x = embed_->forward(features);  // [B, N, d]
   const double scale = 1.0 / std::sqrt(static_cast<double>(d / h));
-  for (auto& b : blocks_) {
+  // Pair biases [blocks, B, h, N, N], from the invariants in double precision.
+  at::Tensor biases;
+  if (pair_mlp_) {
+    const at::Tensor pairs = pair_features(v.to(at::kDouble)).to(v.scalar_type());
+    biases = pair_mlp_->forward(pairs).view({batch, n, n, options_.blocks(), h}).permute({3, 0, 4, 1, 2});
+  }
+  for (std::size_t k = 0; k < blocks_.size(); ++k) {
+    Block& b = blocks_[k];
     at::Tensor qkv = b.qkv->forward(b.norm1->forward(x)).view({batch, n, 3, h, d / h}).permute({2, 0, 3, 1, 4});
-    at::Tensor attention = at::softmax(at::matmul(qkv[0], qkv[1].transpose(-2, -1)) * scale, -1);
+    at::Tensor logits = at::matmul(qkv[0], qkv[1].transpose(-2, -1)) * scale;
+    if (biases.defined()) logits = logits + biases[static_cast<std::int64_t>(k)];
+    at::Tensor attention = at::softmax(logits, -1);
     at::Tensor mixed = at::matmul(attention, qkv[2]).transpose(1, 2).reshape({batch, n, d});
     x = x + b.proj->forward(mixed);
     at::Tensor up = b.up->forward(b.norm2->forward(x));

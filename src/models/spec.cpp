@@ -1,6 +1,7 @@
 #include "phasegen/models/spec.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -52,6 +53,9 @@ CardSection ModelSpec::schema() {
                                {"model_dim", CardType::kInt},
                                {"blocks", CardType::kInt},
                                {"heads", CardType::kInt},
+                               {"pair_bias", CardType::kBool},
+                               {"pair_hidden", CardType::kInt},
+                               {"cut", CardType::kFloat},
                                {"schedule", CardType::kString},
                                {"reference_score", CardType::kString},
                                {"epsilon", CardType::kFloat},
@@ -100,7 +104,10 @@ ModelSpec ModelSpec::from_table(const CardSection& t) {
     if (t.has("model_dim")) n.model_dim(t.get_int("model_dim"));
     if (t.has("blocks")) n.blocks(t.get_int("blocks"));
     if (t.has("heads")) n.heads(t.get_int("heads"));
+    if (t.has("pair_bias")) n.pair_bias(t.get_bool("pair_bias"));
+    if (t.has("pair_hidden")) n.pair_hidden(t.get_int("pair_hidden"));
   }
+  if (t.has("cut")) spec.cut_ = t.get_double("cut");
 
   if (given("lift")) {
     const LiftKind lift = kLiftNames.parse(t.get_string("lift"));
@@ -147,13 +154,13 @@ ModelSpec ModelSpec::from_table(const CardSection& t) {
   return spec;
 }
 
-std::int64_t ModelSpec::extra_inputs() const {
-  return kind_ == ModelKind::kFlow || kind_ == ModelKind::kVp ? phasegen::extra_inputs(features_) : 0;
+std::int64_t ModelSpec::extra_inputs(std::int64_t particles) const {
+  return kind_ == ModelKind::kFlow || kind_ == ModelKind::kVp ? phasegen::extra_inputs(features_, particles) : 0;
 }
 
 void ModelSpec::validate() const {
   NetworkOptions n = network_;
-  n.extra_inputs(extra_inputs()).validate();
+  n.extra_inputs(extra_inputs(n.particles())).validate();
   switch (kind_) {
     case ModelKind::kLangevin: langevin_.validate(); break;
     case ModelKind::kVp:
@@ -163,6 +170,16 @@ void ModelSpec::validate() const {
       steps_for_budget(flow_.solver(), flow_.nfe());
       break;
   }
+  PHASEGEN_CHECK(std::isfinite(cut_) && cut_ >= 0 && cut_ < 1.0 / 3.0, "cut: expected a smallest s_ij/s in [0, 1/3), but got ", cut_);
+  const bool q_state = kind_ == ModelKind::kLangevin ||
+                       (kind_ == ModelKind::kFlow && (flow_.prior() == FlowPriorChoice::kRambo || flow_.prior() == FlowPriorChoice::kGaussian));
+  if (kind_ == ModelKind::kFlow && flow_.prior() == FlowPriorChoice::kDalitz) {
+    PHASEGEN_CHECK(is_mlp(network_), "prior = dalitz: expected network = mlp (the state is 2 coordinates)");
+    PHASEGEN_CHECK(flow_.coupling() == FlowCoupling::kIndependent, "prior = dalitz: expected coupling = independent");
+    PHASEGEN_CHECK(features_ == StateFeatures::kNone, "prior = dalitz: expected features = none (the state is the invariants)");
+  }
+  PHASEGEN_CHECK(!network_.pair_bias() || q_state,
+                 "pair_bias: expected a model whose state is q-space (langevin, or flow with prior rambo or gaussian)");
   if (kind_ == ModelKind::kFlow && flow_.coupling() != FlowCoupling::kIndependent) {
     PHASEGEN_CHECK(flow_.prior() != FlowPriorChoice::kGaussian, "coupling = ", kFlowCouplingNames.name(flow_.coupling()),
                    ": expected the rambo or latent prior (the fibre of a Gaussian draw is not p_ref's)");
@@ -184,7 +201,10 @@ CardSection ModelSpec::to_table() const {
     t.set("model_dim", network_.model_dim());
     t.set("blocks", network_.blocks());
     t.set("heads", network_.heads());
+    t.set("pair_bias", network_.pair_bias());
+    if (network_.pair_bias()) t.set("pair_hidden", network_.pair_hidden());
   }
+  t.set("cut", cut_);
   if (reads(kind_, "lift")) {
     const bool random = lift_.kind() == LiftOptions::Kind::kRandom;
     t.set("lift", std::string(random ? "random" : "fixed"));
@@ -250,7 +270,8 @@ std::string ModelSpec::description() const {
     case ModelKind::kPDdpm: what = "p-space DDPM (baseline): " + vp_.description(); break;
   }
   if (reads(kind_, "lift")) what += ", " + lift_.description() + " lift";
-  if (extra_inputs() > 0) what += ", network sees the event";
+  if (kind_ == ModelKind::kFlow || kind_ == ModelKind::kVp) what += features_description(features_);
+  if (cut_ > 0) what += detail::concat(", cut s_ij/s >= ", cut_);
   return what + "; " + kNetworkKindNames.name(network_.kind()) + " network";
 }
 

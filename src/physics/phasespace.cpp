@@ -291,4 +291,36 @@ double phase_space_volume(std::int64_t particles, double sqrt_s) {
   return std::exp(log_phase_space_volume(particles, sqrt_s));
 }
 
+StateInvariants state_invariants(const at::Tensor& q) {
+  check_qspace(q, "state_invariants");
+  PHASEGEN_CHECK(q.size(1) >= 2, "state_invariants: expected N >= 2 particles, but got ", q.size(1));
+  const at::Tensor r = at::linalg_vector_norm(q, 2, {-1}, true, c10::nullopt);  // [b, N, 1]
+  const at::Tensor unit = q / r;
+  const at::Tensor gap = (unit.unsqueeze(2) - unit.unsqueeze(1)).pow(2).sum(-1);  // |q_hat_i - q_hat_j|^2
+  const at::Tensor dot = 0.5 * r * r.transpose(1, 2) * gap;                        // q_i.q_j, zero diagonal
+  const at::Tensor row = dot.sum(2);                                               // q_i.Q
+  const at::Tensor q2 = row.sum(1, true);                                          // Q^2
+  StateInvariants inv;
+  inv.y = 2.0 * dot / q2.unsqueeze(2);
+  inv.x = 2.0 * row / q2;
+  return inv;
+}
+
+at::Tensor log_invariant_features(const at::Tensor& q) {
+  const StateInvariants inv = state_invariants(q.to(at::kDouble));
+  const std::int64_t n = q.size(1);
+  // Row i: x_i in the diagonal's place, then y_ij; the diagonal moved to the front of each row.
+  at::Tensor table = inv.y + at::diag_embed(inv.x);
+  at::Tensor order = at::empty({n, n}, at::TensorOptions().dtype(at::kLong));
+  auto o = order.accessor<std::int64_t, 2>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    o[i][0] = i;
+    for (std::int64_t j = 0, k = 1; j < n; ++j) {
+      if (j != i) o[i][k++] = j;
+    }
+  }
+  order = order.to(q.device()).unsqueeze(0).expand({q.size(0), n, n});
+  return at::log(at::gather(table, 2, order).clamp_min(kInvariantFloor)) / 10.0;
+}
+
 }  // namespace phasegen

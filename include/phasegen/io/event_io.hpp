@@ -63,6 +63,10 @@ class EventWriter {
   virtual void write(const at::Tensor& events) = 0;
   /// Finishes the file and moves it into place. Throws if anything failed on the way.
   virtual void close() = 0;
+  /// Adds an attribute to the run information that is known only once the events are made (a
+  /// generator-level cut's dropped fraction). Formats that write the run information at the end
+  /// (.pt) keep it; those whose header precedes the events (HepMC3, LHE) drop it.
+  virtual void add_run_attribute(const std::string& /*key*/, const std::string& /*value*/) {}
   virtual const std::string& path() const = 0;
   virtual std::int64_t events_written() const = 0;
 };

@@ -21,6 +21,7 @@
 #include <string>
 #include <utility>
 
+#include "phasegen/models/dalitz.hpp"
 #include "phasegen/models/diffusion.hpp"
 #include "phasegen/models/flow.hpp"
 #include "phasegen/models/space.hpp"
@@ -113,6 +114,30 @@ class FlowFamily : public ModelFamily {
   StateSpace space_;
   StateFeatures features_;
   FlowCoupling coupling_;
+};
+
+/// Flow matching for three-body events on the Dalitz plane (see dalitz.hpp): a 2-coordinate state
+/// (the standardised log-ratios of the invariants above the cut) from N(0, I), each event's
+/// orientation drawn uniformly and kept along its path. The network is an MLP on [b, 1, 2].
+class DalitzFlowFamily : public ModelFamily {
+ public:
+  /// `flow` with the normal prior.
+  DalitzFlowFamily(FlowMatching flow, DalitzSpace space);
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const override;
+  at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                    std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  std::int64_t last_step() const override { return steps_for_budget(flow_.solver(), flow_.nfe()); }
+  std::int64_t evaluations() const override { return last_step() * evaluations_per_step(flow_.solver()); }
+  bool conserving() const override { return true; }
+  double sqrt_s() const override { return space_.sqrt_s(); }
+  std::string sampler_description() const override;
+  std::string description() const override;
+  const FlowMatching& flow() const { return flow_; }
+  const DalitzSpace& space() const { return space_; }
+
+ private:
+  FlowMatching flow_;
+  DalitzSpace space_;
 };
 
 /// The variance-preserving diffusion on the state of `space` (z-space, or P/x for the p-space DDPM).

@@ -82,6 +82,10 @@ class FlowMatching {
   /// Features of the state given to the network beside it (see QNetworkImpl::forward_with).
   void set_features(InputFeatures features) { features_ = std::move(features); }
 
+  /// Coordinates per particle of the state (3; 2 on the Dalitz plane); prior draws take this shape
+  /// (the rambo prior needs 3).
+  void set_coordinates(std::int64_t coordinates) { coordinates_ = coordinates; }
+
   /// How training draws t.
   void set_time_law(FlowTimeLaw law) { time_law_ = law; }
   FlowTimeLaw time_law() const { return time_law_; }
@@ -99,6 +103,7 @@ class FlowMatching {
   std::optional<GaussianPrior> gaussian_;
   InputFeatures features_;
   FlowTimeLaw time_law_ = FlowTimeLaw::kUniform;
+  std::int64_t coordinates_ = 3;
 };
 
 }  // namespace phasegen

@@ -40,6 +40,9 @@ struct NetworkOptions {
 
   TORCH_ARG(NetworkKind, kind) = NetworkKind::kMlp;
   TORCH_ARG(std::int64_t, particles) = 3;        ///< N
+  /// Coordinates per particle of the state (3; 2 for the Dalitz-plane state, one "particle").
+  /// The MLP takes any; the transformer reads its 3 as a q-space momentum.
+  TORCH_ARG(std::int64_t, coordinates) = 3;
   TORCH_ARG(std::int64_t, hidden) = 256;         ///< MLP width
   TORCH_ARG(std::int64_t, layers) = 4;           ///< MLP hidden layers
   TORCH_ARG(std::int64_t, time_embedding) = 64;  ///< sinusoidal embedding size (even)
@@ -48,11 +51,25 @@ struct NetworkOptions {
   TORCH_ARG(std::int64_t, heads) = 4;            ///< attention heads (divide d)
   /// Inputs per particle beyond its 3 coordinates (e.g. the 4-momentum of its event).
   TORCH_ARG(std::int64_t, extra_inputs) = 0;
+  /// Transformer: pair-interaction attention biases. The 3 coordinates of each particle are read
+  /// as a q-space state; the logs of its event's pair invariants (pair_features) go through a
+  /// small MLP (5 -> pair_hidden -> pair_hidden -> heads x blocks, SiLU) to one bias per head and
+  /// block, added to the attention logits. Symmetric in the pair, so the network stays
+  /// permutation-equivariant.
+  TORCH_ARG(bool, pair_bias) = false;
+  TORCH_ARG(std::int64_t, pair_hidden) = 64;
 };
 
 /// Per-particle features computed from a state x [batch, N, 3] -> [batch, N, k], e.g. the event
 /// the state decodes to; given to a network beside the state (NetworkOptions::extra_inputs = k).
 using InputFeatures = std::function<at::Tensor(const at::Tensor& x)>;
+
+/// Features of every pair (i, j) of q-space states q [batch, N, 3] -> [batch, N, N, 5], in q's
+/// type: for i != j, ln y_ij, ln(1 - cos theta_ij) = ln(2 y_ij / (x_i x_j)), ln z_ij =
+/// ln(min(x_i, x_j) / (x_i + x_j)), ln kt_ij = ln(2 y_ij min(x_i, x_j) / max(x_i, x_j)) (each / 10,
+/// clamped at kInvariantFloor) and 0; the diagonal (0, 0, 0, 0, 1). Exact functions of the decoded
+/// event (see state_invariants), differentiable in q.
+at::Tensor pair_features(const at::Tensor& q);
 
 /// Sinusoidal embedding of t in [0, 1]: [sin(1000 t w_k), cos(1000 t w_k)], w_k = 10000^(-k/(d/2)).
 /// t [batch] -> [batch, dim]. One time for all (t expanded from one element, as samplers pass it)
@@ -121,6 +138,7 @@ class TransformerNetworkImpl : public QNetworkImpl {
   };
   NetworkOptions options_;
   torch::nn::Linear embed_{nullptr};
+  torch::nn::Sequential pair_mlp_{nullptr};  ///< with pair_bias: pair features -> heads x blocks
   std::vector<Block> blocks_;
   torch::nn::LayerNorm final_norm_{nullptr};
   torch::nn::Linear head_{nullptr};

@@ -24,15 +24,27 @@
 
 namespace phasegen {
 
-/// The features a network of a flow or VP model may see beside its state: none, or the event the
-/// state decodes to (E, p) / sqrt_s per particle, 4 extra inputs. The event makes the target
-/// density, a simple function of the momenta, easy to read off for a network working in q- or
-/// z-space, where the momenta are a boost and a rescaling away.
-enum class StateFeatures { kNone, kEvent };
-inline constexpr NameTable<StateFeatures, 2> kStateFeaturesNames{
-    "features", "features", {{{StateFeatures::kNone, "none"}, {StateFeatures::kEvent, "event"}}}};
-/// Extra network inputs per particle: 0 or 4.
-inline std::int64_t extra_inputs(StateFeatures features) { return features == StateFeatures::kEvent ? 4 : 0; }
+/// The features a network of a flow or VP model may see beside its state: none; the event the
+/// state decodes to, (E, p) / sqrt_s per particle (4 extra inputs), which makes the target density,
+/// a simple function of the momenta, easy to read off for a network working in q- or z-space, where
+/// the momenta are a boost and a rescaling away; or the event's invariants (N extra inputs per
+/// particle: ln x_i and ln y_ij = ln(s_ij / s) for j != i, each / 10, see log_invariant_features),
+/// which stay resolved at the soft and collinear poles where linear features are flat.
+enum class StateFeatures { kNone, kEvent, kInvariants };
+inline constexpr NameTable<StateFeatures, 3> kStateFeaturesNames{
+    "features",
+    "features",
+    {{{StateFeatures::kNone, "none"}, {StateFeatures::kEvent, "event"}, {StateFeatures::kInvariants, "invariants"}}}};
+/// "", ", network sees the event" or ", network sees the event's invariants" (for descriptions).
+inline const char* features_description(StateFeatures features) {
+  return features == StateFeatures::kEvent        ? ", network sees the event"
+         : features == StateFeatures::kInvariants ? ", network sees the event's invariants"
+                                                  : "";
+}
+/// Extra network inputs per particle: 0, 4 or N.
+inline std::int64_t extra_inputs(StateFeatures features, std::int64_t particles) {
+  return features == StateFeatures::kEvent ? 4 : features == StateFeatures::kInvariants ? particles : 0;
+}
 
 class StateSpace {
  public:

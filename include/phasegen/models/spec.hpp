@@ -37,15 +37,19 @@ inline constexpr NameTable<ModelKind, 5> kModelKindNames{"kind",
                                                            {ModelKind::kPFlow, "pflow"},
                                                            {ModelKind::kPDdpm, "pddpm"}}}};
 
-/// The prior of a flow model, as a card names it: rambo (p_ref in q-space, uniform phase space at
-/// t = 1), gaussian (a Gaussian fitted to the lifted training data, the paper's), latent (N(0, I)
-/// in the Gaussianised z-space, which is p_ref again).
-enum class FlowPriorChoice { kRambo, kGaussian, kLatent };
-inline constexpr NameTable<FlowPriorChoice, 3> kFlowPriorChoiceNames{
+/// The prior of a flow model, as a card names it, and with it the state: rambo (p_ref in q-space,
+/// uniform phase space at t = 1), gaussian (a Gaussian fitted to the lifted training data, the
+/// paper's), latent (N(0, I) in the Gaussianised z-space, which is p_ref again), dalitz (N = 3:
+/// N(0, I) on the standardised log-ratios of the invariants above the cut, see dalitz.hpp; an MLP).
+enum class FlowPriorChoice { kRambo, kGaussian, kLatent, kDalitz };
+inline constexpr NameTable<FlowPriorChoice, 4> kFlowPriorChoiceNames{
     "prior",
     "prior",
-    {{{FlowPriorChoice::kRambo, "rambo"}, {FlowPriorChoice::kGaussian, "gaussian"}, {FlowPriorChoice::kLatent, "latent"}}},
-    "rambo, gaussian (fitted to the lifted data) or latent (N(0, I) in z-space)"};
+    {{{FlowPriorChoice::kRambo, "rambo"},
+      {FlowPriorChoice::kGaussian, "gaussian"},
+      {FlowPriorChoice::kLatent, "latent"},
+      {FlowPriorChoice::kDalitz, "dalitz"}}},
+    "rambo, gaussian (fitted to the lifted data), latent (N(0, I) in z-space) or dalitz (N = 3, the Dalitz plane)"};
 
 /// Flow matching: kind = flow uses every setting, pflow (N(0, I) on P/x) the solver and the NFE.
 struct FlowOptions {
@@ -85,9 +89,9 @@ class ModelSpec {
   ModelKind kind() const { return kind_; }
   /// Whether every state of the model's sampler decodes to an exact event (all but pflow, pddpm).
   bool conserving() const { return kind_ != ModelKind::kPFlow && kind_ != ModelKind::kPDdpm; }
-  /// Extra network inputs per particle the family's features need (0 or 4); network().extra_inputs
-  /// is set from it when a model is built.
-  std::int64_t extra_inputs() const;
+  /// Extra network inputs per particle the family's features need for N particles (0, 4 or N);
+  /// network().extra_inputs is set from it when a model is built.
+  std::int64_t extra_inputs(std::int64_t particles) const;
 
   TORCH_ARG(NetworkOptions, network);
   /// The lift of training events to q-space (langevin, flow, vp).
@@ -97,6 +101,10 @@ class ModelSpec {
   TORCH_ARG(VpOptions, vp);
   /// What a flow or vp network sees beside its state.
   TORCH_ARG(StateFeatures, features) = StateFeatures::kNone;
+  /// A generator-level cut: sampled events with any s_ij/s below it are dropped and the run
+  /// refilled to its count (the dropped fraction is reported). 0: none. For a model of data made
+  /// with a cut (qqg's msq), the same cut.
+  TORCH_ARG(double, cut) = 0.0;
 
  private:
   ModelKind kind_;

@@ -93,6 +93,24 @@ at::Tensor lift_to_qspace(const at::Tensor& p, const LiftOptions& lift, at::Gene
 at::Tensor sample_uniform_phase_space(std::int64_t batch, std::int64_t particles, double sqrt_s,
                                       at::Generator& gen);
 
+/// The decoded event's invariants of q-space states, exact functions of q that do not change along
+/// the fibre (a boost and a rescaling of the state): y_ij = s_ij / s = 2 q_i.q_j / Q^2 and
+/// x_i = 2 E_i / sqrt_s = 2 q_i.Q / Q^2, with each q_i read as (|q_i|, q_i) and Q = sum_i q_i.
+/// q_i.q_j is formed as |q_i| |q_j| |q_hat_i - q_hat_j|^2 / 2 and Q^2 as the sum of those, so no
+/// step cancels: y keeps full relative precision at small angles and small energies. Computed in
+/// q's floating type, differentiable in q (away from q_i = 0).
+struct StateInvariants {
+  at::Tensor y;  ///< [batch, N, N], symmetric, zero diagonal
+  at::Tensor x;  ///< [batch, N]
+};
+StateInvariants state_invariants(const at::Tensor& q);
+
+/// The floor below which log features of invariants are clamped (y_ij, x_i < 1e-12 read as 1e-12).
+inline constexpr double kInvariantFloor = 1e-12;
+/// Network features of states q [batch, N, 3]: per particle i, ln(x_i) / 10 and then ln(y_ij) / 10
+/// for j != i in increasing j, each clamped at kInvariantFloor -> [batch, N, N], float64.
+at::Tensor log_invariant_features(const at::Tensor& q);
+
 /// log of the flat phase-space volume Phi_N(s) = (pi/2)^(N-1) s^(N-2) / ((N-1)! (N-2)!),
 /// without (2 pi) factors; finite for every N >= 2 (the volume itself underflows near N = 105).
 double log_phase_space_volume(std::int64_t particles, double sqrt_s);
