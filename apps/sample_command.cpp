@@ -133,6 +133,7 @@ void run_sample(const SampleFlags& f) {
   });
   if (cut > 0) {
     outputs.add_run_attribute("cut_drawn", std::to_string(result.drawn));
+    outputs.add_run_attribute("cut_dropped", std::to_string(result.cut_dropped));
     outputs.add_run_attribute("cut_fraction", format_number(result.cut_fraction()));
   }
   outputs.close();
@@ -153,8 +154,8 @@ void run_sample(const SampleFlags& f) {
             << "\n"
             << "  total with output   " << format_number(seconds_since(start)) << " s\n";
   if (cut > 0) {
-    std::cout << "  cut                 every s_ij/s >= " << cut << ": kept " << events << " of " << result.drawn
-              << " sampled events, dropped fraction " << format_number(result.cut_fraction()) << "\n";
+    std::cout << "  cut                 every s_ij/s >= " << cut << ": dropped " << result.cut_dropped << " of "
+              << result.drawn << " sampled events, dropped fraction " << format_number(result.cut_fraction()) << "\n";
   }
   print_exactness(std::cout, outputs);
   if (!model.conserving()) {

@@ -62,7 +62,7 @@ std::vector<ModelSpec> all_specs() {
   specs.push_back(dalitz);
   ModelSpec pairs(ModelKind::kFlow);
   pairs.network().kind(NetworkKind::kTransformer).model_dim(32).blocks(2).heads(4).pair_bias(true).pair_hidden(24);
-  pairs.features(StateFeatures::kInvariants).cut(1e-3);
+  pairs.cut(1e-3);
   specs.push_back(pairs);
   return specs;
 }
@@ -110,7 +110,9 @@ TEST(ModelSpec, EveryKindRoundTripsThroughItsTable) {
   const ModelSpec pairs = ModelSpec::from_card_text(specs[14].to_card(), "card");
   EXPECT_TRUE(pairs.network().pair_bias());
   EXPECT_EQ(pairs.network().pair_hidden(), 24);
-  EXPECT_EQ(pairs.extra_inputs(10), 10);  // features = invariants: N per particle
+  ModelSpec invariants(ModelKind::kFlow);
+  invariants.features(StateFeatures::kInvariants);
+  EXPECT_EQ(invariants.extra_inputs(10), 10);  // features = invariants: N per particle
   // Settings that cannot go together are named.
   ModelSpec bad = specs[13];
   bad.network().kind(NetworkKind::kTransformer);
@@ -119,7 +121,9 @@ TEST(ModelSpec, EveryKindRoundTripsThroughItsTable) {
   bad.features(StateFeatures::kInvariants);
   EXPECT_ERROR_CONTAINS(bad.validate(), "prior = dalitz: expected features = none");
   bad = specs[14];
-  bad.flow().prior(FlowPriorChoice::kLatent);
+  bad.features(StateFeatures::kInvariants);
+  EXPECT_ERROR_CONTAINS(bad.validate(), "features = invariants: expected network = mlp");
+  bad.features(StateFeatures::kNone).flow().prior(FlowPriorChoice::kLatent);
   EXPECT_ERROR_CONTAINS(bad.validate(), "pair_bias: expected a model whose state is q-space");
   bad = specs[14];
   bad.cut(0.5);

@@ -280,6 +280,7 @@ SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
       // A relative 1e-12 below the cut is round-off (of a Dalitz-plane model's events, which meet it).
       const at::Tensor keep = 2.0 * min_pair_dot(batch) / (sqrt_s_ * sqrt_s_) >= cut * (1.0 - 1e-12);
       batch = batch.index({keep});
+      result.cut_dropped += n - batch.size(0);
       if (batch.size(0) > p.count - done) batch = batch.narrow(0, 0, p.count - done);
       PHASEGEN_CHECK(result.drawn < 1000 || static_cast<double>(done + batch.size(0)) >= 1e-3 * static_cast<double>(result.drawn),
                      "sample: the cut s_ij/s >= ", cut, " keeps ", done + batch.size(0), " of ", result.drawn,

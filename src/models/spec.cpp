@@ -178,6 +178,9 @@ void ModelSpec::validate() const {
     PHASEGEN_CHECK(flow_.coupling() == FlowCoupling::kIndependent, "prior = dalitz: expected coupling = independent");
     PHASEGEN_CHECK(features_ == StateFeatures::kNone, "prior = dalitz: expected features = none (the state is the invariants)");
   }
+  PHASEGEN_CHECK(features_ != StateFeatures::kInvariants || is_mlp(network_) || (kind_ != ModelKind::kFlow && kind_ != ModelKind::kVp),
+                 "features = invariants: expected network = mlp (the features follow the particle labels; for the "
+                 "transformer, pair_bias gives them without breaking permutation equivariance)");
   PHASEGEN_CHECK(!network_.pair_bias() || q_state,
                  "pair_bias: expected a model whose state is q-space (langevin, or flow with prior rambo or gaussian)");
   if (kind_ == ModelKind::kFlow && flow_.coupling() != FlowCoupling::kIndependent) {

@@ -82,10 +82,13 @@ struct SampleResult {
   std::vector<std::int64_t> trajectory_steps;  ///< the sampler's labels of the kept states
   at::Tensor trajectory;           ///< [S, m, N, 4] float64, the kept states as events
   double worst_state_violation = 0.0;  ///< worst conservation or mass violation over the kept states, / sqrt_s
-  /// Events the sampler made: plan.count, or more where the spec's generator-level cut dropped some.
+  /// Events the sampler made: plan.count, or more with the spec's generator-level cut (the batch
+  /// that completes the count may make a few more than it needs).
   std::int64_t drawn = 0;
+  /// Of those, the events the cut dropped.
+  std::int64_t cut_dropped = 0;
   /// The fraction of the drawn events the cut dropped (0 without a cut).
-  double cut_fraction() const { return drawn > 0 ? 1.0 - static_cast<double>(plan.count) / static_cast<double>(drawn) : 0.0; }
+  double cut_fraction() const { return drawn > 0 ? static_cast<double>(cut_dropped) / static_cast<double>(drawn) : 0.0; }
   double seconds = 0.0;            ///< spent sampling (not in on_batch)
 };
 
