@@ -5,7 +5,8 @@
 # same 1M training events, each sampled once (20k events, seed 3) and judged by `phasegen eval`
 # against the 100k test set. Prints one Markdown row per setting: training time, the KS distance
 # of log10(tau/s), the worst KS distance, the classifier AUC and the cut's dropped fraction, with
-# the floors in the last row. Two runs go side by side (one core each).
+# the floors in the last row. Two runs go side by side (one core each); rows already evaluated in
+# WORK are kept.
 #
 # usage: scripts/singular-ablation.sh [STEPS]      (default 5000)
 #   Environment: PHASEGEN (build/apps/phasegen), WORK (runs/ablation-qqg), JOBS (2).
@@ -62,8 +63,10 @@ card dalitz-plain $'prior = "dalitz"\ncut = 0.0'
 card dalitz $'prior = "dalitz"\ncut = 1e-3'
 rows=(baseline invariants time-data ot cut all-q dalitz-plain dalitz)
 
+# A row whose evaluation exists is kept (an interrupted ablation picks up where it stopped).
 run() {
   local name=$1
+  [[ -f $work/$name-eval/eval.json ]] && return
   "$phasegen" train --card "$work/$name.toml" --workers 1 > "$work/$name.train.log" 2>&1
   "$phasegen" sample --checkpoint "$work/$name.ckpt" --events 20000 --seed 3 --workers 1 --out "$work/$name-samples.pt" \
     > "$work/$name.sample.log"
