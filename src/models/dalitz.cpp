@@ -77,16 +77,7 @@ at::Tensor DalitzSpace::log_ratios(const at::Tensor& events, double cut) {
   return logs.narrow(1, 0, 2) - logs.narrow(1, 2, 1);
 }
 
-GaussianPrior DalitzSpace::fit(const at::Tensor& events, double cut) {
-  // GaussianPrior::fit reads [n, N, 3]-shaped states; the log-ratios are fitted as they are.
-  const at::Tensor u = log_ratios(events, cut);
-  PHASEGEN_CHECK(u.size(0) > 2, "Dalitz space: expected more than 2 events to fit the log-ratios, but got ", u.size(0));
-  GaussianPrior g;
-  g.mean = u.mean(0);
-  const at::Tensor centred = u - g.mean;
-  g.cholesky = at::linalg_cholesky(at::matmul(centred.t(), centred) / static_cast<double>(u.size(0) - 1));
-  return g;
-}
+GaussianPrior DalitzSpace::fit(const at::Tensor& events, double cut) { return GaussianPrior::fit_rows(log_ratios(events, cut)); }
 
 at::Tensor DalitzSpace::encode(const at::Tensor& events) const {
   const at::Tensor u = log_ratios(events, cut_);

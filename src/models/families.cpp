@@ -12,14 +12,20 @@ namespace phasegen {
 
 namespace {
 
-// Decodes the states a sampler reports for every `every`-th step from the first, and the last.
+// Decodes (with `decode`) the states a sampler reports for every `every`-th step from the first, and the last.
+std::function<void(std::int64_t, const at::Tensor&)> every_state(std::int64_t every, std::int64_t last,
+                                                                 const ModelFamily::EventCallback& on_events,
+                                                                 std::function<at::Tensor(const at::Tensor&)> decode) {
+  if (every <= 0 || !on_events) return {};
+  return [=](std::int64_t step, const at::Tensor& x) {
+    if (step % every == 0 || step == last) on_events(step, decode(x));
+  };
+}
+
 std::function<void(std::int64_t, const at::Tensor&)> every_state(std::int64_t every, std::int64_t last,
                                                                  const ModelFamily::EventCallback& on_events,
                                                                  const StateSpace& space) {
-  if (every <= 0 || !on_events) return {};
-  return [=, &space](std::int64_t step, const at::Tensor& x) {
-    if (step % every == 0 || step == last) on_events(step, space.decode(x));
-  };
+  return every_state(every, last, on_events, [&space](const at::Tensor& x) { return space.decode(x); });
 }
 
 // The network's view of the event a state decodes to; captures the space by value, so that the
@@ -103,15 +109,11 @@ at::Tensor DalitzFlowFamily::sample(QNetworkImpl& net, std::int64_t batch, std::
                                     std::int64_t every, const EventCallback& on_events) const {
   PHASEGEN_CHECK(particles == 3, "prior = dalitz: expected N = 3, but got ", particles);
   const at::Tensor rotation = uniform_rotations(batch, gen);
+  auto keep = every_state(every, last_step(), on_events,
+                          [this, &rotation](const at::Tensor& s) { return space_.decode(s, rotation); });
   std::function<void(double, const at::Tensor&)> on_state;
   std::int64_t step = 0;
-  const std::int64_t last = last_step();
-  if (every > 0 && on_events) {
-    on_state = [&](double, const at::Tensor& s) {
-      if (step % every == 0 || step == last) on_events(step, space_.decode(s, rotation));
-      ++step;
-    };
-  }
+  if (keep) on_state = [&](double, const at::Tensor& s) { keep(step++, s); };
   return space_.decode(flow_.sample(net, batch, 1, gen, on_state), rotation);
 }
 

@@ -10,7 +10,12 @@ namespace phasegen {
 
 GaussianPrior GaussianPrior::fit(const at::Tensor& q) {
   PHASEGEN_CHECK(q.dim() == 3 && q.size(2) == 3, "Gaussian prior: expected q of shape [n, N, 3], but got ", q.sizes());
-  at::Tensor x = q.flatten(1).to(at::kDouble);
+  return fit_rows(q.flatten(1));
+}
+
+GaussianPrior GaussianPrior::fit_rows(const at::Tensor& rows) {
+  PHASEGEN_CHECK(rows.dim() == 2, "Gaussian prior: expected rows [n, d], but got ", rows.sizes());
+  const at::Tensor x = rows.to(at::kDouble);
   const std::int64_t n = x.size(0), d = x.size(1);
   PHASEGEN_CHECK(n > d, "Gaussian prior: expected more than ", d, " events to fit a ", d,
                  "-dimensional covariance, but got ", n);

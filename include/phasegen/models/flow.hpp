@@ -30,6 +30,8 @@ struct GaussianPrior {
 
   /// Mean and covariance of encoded data [n, N, 3] (n > 3N).
   static GaussianPrior fit(const at::Tensor& q);
+  /// Mean and covariance of rows x [n, d] (n > d), any d.
+  static GaussianPrior fit_rows(const at::Tensor& x);
   /// Draws [batch, N, 3] float32.
   at::Tensor sample(std::int64_t batch, at::Generator& gen) const;
 };
