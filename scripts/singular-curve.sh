@@ -27,7 +27,7 @@ mkdir -p "$work"
 checkpoints=()
 labels=()
 if (( snapshots )); then
-  budgets=($(printf '%s\n' "$@" | sort -n))
+  mapfile -t budgets < <(printf '%s\n' "$@" | sort -n)
   every=${budgets[0]}
   last=${budgets[-1]}
   for steps in "${budgets[@]}"; do
