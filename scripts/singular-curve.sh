@@ -45,7 +45,7 @@ if (( snapshots )); then
   stamp=
   copy_new() {
     local now
-    now=$(stat -c %Y.%s "$running" 2> /dev/null || true)
+    now=$(stat -c %i.%y "$running" 2> /dev/null || true)  # each write renames a new file in
     [[ -n $now && $now != "$stamp" ]] || return 0
     stamp=$now
     written=$((written + 1))
@@ -57,16 +57,16 @@ if (( snapshots )); then
   grep -h 'finished at step' "$work/train-$last.log"
   for steps in "${budgets[@]}"; do
     [[ -f $work/$steps.ckpt ]] || { echo "singular-curve.sh: no checkpoint at step $steps" >&2; exit 1; }
-    checkpoints+=("$work/$steps.ckpt,--workers,$workers")
-    labels+=("steps-$steps")
   done
 else
   for steps in "$@"; do
     "$phasegen" train --card "$card" --steps "$steps" --checkpoint "$work/$steps.ckpt" --workers "$workers" \
       > "$work/train-$steps.log" 2>&1
     grep -h 'finished at step' "$work/train-$steps.log"
-    checkpoints+=("$work/$steps.ckpt,--workers,$workers")
-    labels+=("steps-$steps")
   done
 fi
+for steps in $(printf '%s\n' "$@" | sort -n); do
+  checkpoints+=("$work/$steps.ckpt,--workers,$workers")
+  labels+=("steps-$steps")
+done
 WORK="$work/spread" LABELS="${labels[*]}" PHASEGEN="$phasegen" scripts/singular-spread.sh "$truth" "$target" "${checkpoints[@]}"
