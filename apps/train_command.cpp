@@ -137,6 +137,7 @@ void run_train(TrainFlags& flags) {
                   ? detail::concat(", ", options.workers(), options.workers() == 1 ? " worker" : " workers")
                   : std::string())
           << ")" << (flags.resume ? ", resuming at step " + std::to_string(trainer.step()) : std::string()) << "\n";
+  if (!model.preparation().empty()) heading << "  lift                " << model.preparation() << " before the first step\n";
   if (launch) {
     heading << "  processes           " << launch->size << " (" << launch->source << ", Gloo rendezvous at "
             << launch->address << ":" << launch->port << "), batch " << options.batch() << " each, "
@@ -160,6 +161,8 @@ void run_train(TrainFlags& flags) {
   if (bar && !result.interrupted) bar->finish();
   const double seconds = seconds_since(start);
   const std::int64_t done = result.steps_done - first_step;
+  // Stopped in the family's one-off lift, before any step: nothing was written.
+  if (result.interrupted && done == 0) throw Interrupted("interrupted before the first step; no checkpoint written");
   if (!lead) {
     if (result.interrupted) throw Interrupted(detail::concat("rank ", launch->rank, ": interrupted at step ", result.steps_done));
     return;

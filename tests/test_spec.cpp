@@ -1,5 +1,6 @@
 #include "phasegen/models/spec.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,9 @@ std::vector<ModelSpec> all_specs() {
   pairs.network().kind(NetworkKind::kTransformer).model_dim(32).blocks(2).heads(4).pair_bias(true).pair_hidden(24);
   pairs.cut(1e-3);
   specs.push_back(pairs);
+  ModelSpec chain(ModelKind::kFlow);
+  chain.flow().prior(FlowPriorChoice::kChain).coupling(FlowCoupling::kOt);
+  specs.push_back(chain);
   return specs;
 }
 
@@ -110,6 +114,18 @@ TEST(ModelSpec, EveryKindRoundTripsThroughItsTable) {
   const ModelSpec pairs = ModelSpec::from_card_text(specs[14].to_card(), "card");
   EXPECT_TRUE(pairs.network().pair_bias());
   EXPECT_EQ(pairs.network().pair_hidden(), 24);
+  const ModelSpec chain = ModelSpec::from_card_text(specs[15].to_card(), "card");
+  EXPECT_EQ(chain.flow().prior(), FlowPriorChoice::kChain);
+  EXPECT_EQ(chain.flow().coupling(), FlowCoupling::kOt);
+  for (const auto& [change, message] : std::vector<std::pair<std::function<void(ModelSpec&)>, std::string>>{
+           {[](ModelSpec& m) { m.network().kind(NetworkKind::kTransformer); }, "prior = chain: expected network = mlp"},
+           {[](ModelSpec& m) { m.flow().coupling(FlowCoupling::kFibre); }, "prior = chain: expected coupling = independent or ot"},
+           {[](ModelSpec& m) { m.features(StateFeatures::kEvent); }, "prior = chain: expected features = none"},
+           {[](ModelSpec& m) { m.cut(1e-3); }, "prior = chain: expected cut = 0"}}) {
+    ModelSpec wrong = specs[15];
+    change(wrong);
+    EXPECT_ERROR_CONTAINS(wrong.validate(), message);
+  }
   ModelSpec invariants(ModelKind::kFlow);
   invariants.features(StateFeatures::kInvariants);
   EXPECT_EQ(invariants.extra_inputs(10), 10);  // features = invariants: N per particle

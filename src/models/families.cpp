@@ -92,12 +92,29 @@ std::string LangevinFamily::description() const {
          " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
 }
 
-// ---- flow matching on the Dalitz plane ----
+// ---- flow matching on a chart: the Dalitz plane, the antenna-chain chart ----
 
-DalitzFlowFamily::DalitzFlowFamily(FlowMatching flow, DalitzSpace space) : flow_(std::move(flow)), space_(std::move(space)) {
-  PHASEGEN_CHECK(flow_.prior() == FlowPrior::kNormal, "Dalitz-plane flow: expected the normal prior");
-  flow_.set_coordinates(2);
+ChartFlowFamily::ChartFlowFamily(FlowMatching flow, std::int64_t coordinates, const char* what) : flow_(std::move(flow)) {
+  PHASEGEN_CHECK(flow_.prior() == FlowPrior::kNormal, what, ": expected the normal prior");
+  flow_.set_coordinates(coordinates);
 }
+
+at::Tensor ChartFlowFamily::sample_states(QNetworkImpl& net, std::int64_t batch, at::Generator& gen, std::int64_t every,
+                                          const EventCallback& on_events,
+                                          const std::function<at::Tensor(const at::Tensor&)>& decode) const {
+  auto keep = every_state(every, last_step(), on_events, decode);
+  std::function<void(double, const at::Tensor&)> on_state;
+  std::int64_t step = 0;
+  if (keep) on_state = [&](double, const at::Tensor& s) { keep(step++, s); };
+  return flow_.sample(net, batch, 1, gen, on_state);
+}
+
+std::string ChartFlowFamily::sampler_description() const {
+  return detail::concat(ode_solver_name(flow_.solver()), ", ", evaluations(), " NFE");
+}
+
+DalitzFlowFamily::DalitzFlowFamily(FlowMatching flow, DalitzSpace space)
+    : ChartFlowFamily(std::move(flow), 2, "Dalitz-plane flow"), space_(std::move(space)) {}
 
 at::Tensor DalitzFlowFamily::loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const {
   PHASEGEN_CHECK(events.dim() == 3 && events.size(1) == 3, "prior = dalitz: expected three-body events, but got ",
@@ -109,19 +126,47 @@ at::Tensor DalitzFlowFamily::sample(QNetworkImpl& net, std::int64_t batch, std::
                                     std::int64_t every, const EventCallback& on_events) const {
   PHASEGEN_CHECK(particles == 3, "prior = dalitz: expected N = 3, but got ", particles);
   const at::Tensor rotation = uniform_rotations(batch, gen);
-  auto keep = every_state(every, last_step(), on_events,
-                          [this, &rotation](const at::Tensor& s) { return space_.decode(s, rotation); });
-  std::function<void(double, const at::Tensor&)> on_state;
-  std::int64_t step = 0;
-  if (keep) on_state = [&](double, const at::Tensor& s) { keep(step++, s); };
-  return space_.decode(flow_.sample(net, batch, 1, gen, on_state), rotation);
-}
-
-std::string DalitzFlowFamily::sampler_description() const {
-  return detail::concat(ode_solver_name(flow_.solver()), ", ", evaluations(), " NFE");
+  auto decode = [&space = space_, &rotation](const at::Tensor& s) { return space.decode(s, rotation); };
+  return decode(sample_states(net, batch, gen, every, on_events, decode));
 }
 
 std::string DalitzFlowFamily::description() const { return flow_.description() + ", " + space_.description(); }
+
+ChainFlowFamily::ChainFlowFamily(FlowMatching flow, ChainSpace space, FlowCoupling coupling)
+    : ChartFlowFamily(std::move(flow), ChainSpace::dimension(space.particles()), "antenna-chain flow"),
+      space_(std::move(space)),
+      coupling_(coupling) {
+  PHASEGEN_CHECK(coupling_ != FlowCoupling::kFibre, "prior = chain: expected coupling = independent or ot (the chart has no fibre)");
+}
+
+at::Tensor ChainFlowFamily::prepare(const at::Tensor& events, at::Generator& gen) const {
+  return in_order(events, chain_history(events, space_.box(), gen));
+}
+
+at::Tensor ChainFlowFamily::loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const {
+  at::Tensor x0 = space_.encode(events, gen).to(events.device());
+  const at::Tensor x1 = flow_.sample_prior(x0.size(0), 1, gen).to(x0.device());
+  if (coupling_ == FlowCoupling::kOt) x0 = x0.index_select(0, transport_order(x0, x1));
+  return flow_.loss(net, x0, x1, gen);
+}
+
+at::Tensor ChainFlowFamily::sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                   std::int64_t every, const EventCallback& on_events) const {
+  PHASEGEN_CHECK(particles == space_.particles(), "prior = chain: expected N = ", space_.particles(), ", but got ", particles);
+  // One labelling per event, the same along its path: the chart keeps no particle labels.
+  const at::Tensor labels = at::argsort(at::rand({batch, particles}, gen, at::TensorOptions().dtype(at::kDouble).device(gen.device())),
+                                        /*dim=*/1, /*descending=*/false);
+  auto decode = [&space = space_, &labels](const at::Tensor& s) {
+    const at::Tensor p = space.decode(s);
+    return p.gather(1, labels.to(p.device()).unsqueeze(2).expand({-1, -1, 4}));
+  };
+  return decode(sample_states(net, batch, gen, every, on_events, decode));
+}
+
+std::string ChainFlowFamily::description() const {
+  const std::string coupling = coupling_ == FlowCoupling::kOt ? ", ot coupling" : "";
+  return flow_.description() + coupling + ", " + space_.description();
+}
 
 // ---- flow matching ----
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <mutex>
 
 #include "phasegen/core/error.hpp"
@@ -18,6 +19,10 @@ namespace phasegen {
 
 namespace {
 
+// Events the antenna-chain chart's standardisation is fitted to: its 4N - 5 means and covariances
+// to well under a percent, at a few seconds of chain-order search.
+constexpr std::int64_t kChainFitEvents = 50000;
+
 StateSpace momentum_space(const FittedState& fitted, double sqrt_s) {
   PHASEGEN_ASSERT(fitted.momentum_scale.has_value(), "a p-space model without its momentum scale");
   return StateSpace::momentum(*fitted.momentum_scale, sqrt_s);
@@ -29,7 +34,8 @@ StateSpace flow_space(const ModelSpec& spec, double sqrt_s) {
                                                          : StateSpace::q_space(spec.lift(), sqrt_s);
 }
 
-std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, double sqrt_s, const FittedState& fitted) {
+std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, std::int64_t particles, double sqrt_s,
+                                               const FittedState& fitted) {
   const FlowOptions& f = spec.flow();
   switch (spec.kind()) {
     case ModelKind::kLangevin: return std::make_shared<LangevinFamily>(spec.langevin(), spec.lift(), sqrt_s);
@@ -45,6 +51,12 @@ std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, double sqr
         FlowMatching flow(FlowPrior::kNormal, f.solver(), f.nfe());
         flow.set_time_law(f.time_law());
         return std::make_shared<DalitzFlowFamily>(std::move(flow), DalitzSpace(spec.cut(), sqrt_s, *fitted.gaussian));
+      }
+      if (f.prior() == FlowPriorChoice::kChain) {
+        PHASEGEN_ASSERT(fitted.gaussian.has_value() && fitted.chain_box.has_value(), "an antenna-chain model without its fit");
+        FlowMatching flow(FlowPrior::kNormal, f.solver(), f.nfe());
+        flow.set_time_law(f.time_law());
+        return std::make_shared<ChainFlowFamily>(std::move(flow), ChainSpace(particles, sqrt_s, *fitted.chain_box, *fitted.gaussian), f.coupling());
       }
       const FlowPrior prior = f.prior() == FlowPriorChoice::kLatent     ? FlowPrior::kNormal
                               : f.prior() == FlowPriorChoice::kGaussian ? FlowPrior::kGaussian
@@ -62,11 +74,29 @@ std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, double sqr
 NetworkOptions network_for(const ModelSpec& spec, std::int64_t particles) {
   NetworkOptions n = spec.network();
   if (spec.kind() == ModelKind::kFlow && spec.flow().prior() == FlowPriorChoice::kDalitz) return n.particles(1).coordinates(2);
+  if (spec.kind() == ModelKind::kFlow && spec.flow().prior() == FlowPriorChoice::kChain) {
+    return n.particles(1).coordinates(ChainSpace::dimension(particles));
+  }
   return n.particles(particles).extra_inputs(spec.extra_inputs(particles));
 }
 
-FittedState fit(const ModelSpec& spec, const at::Tensor& events, double sqrt_s, std::uint64_t seed) {
+FittedState fit(const ModelSpec& spec, const at::Tensor& events, const std::vector<int>& pdg_ids, double sqrt_s,
+                std::uint64_t seed) {
   FittedState fitted;
+  if (spec.kind() == ModelKind::kFlow && spec.flow().prior() == FlowPriorChoice::kChain) {
+    PHASEGEN_CHECK(events.size(1) >= 3, "prior = chain: expected N >= 3 particles, but the training events have N = ",
+                   events.size(1));
+    PHASEGEN_CHECK(std::adjacent_find(pdg_ids.begin(), pdg_ids.end(), std::not_equal_to<int>()) == pdg_ids.end(),
+                   "prior = chain: expected identical particles (the chart keeps no labels and samples them in a "
+                   "random order), but the training events' PDG ids differ");
+    PHASEGEN_CHECK(events.size(1) <= kChainMaxParticles, "prior = chain: expected N <= ", kChainMaxParticles,
+                   " particles, but the training events have N = ", events.size(1));
+    // The box and the standardisation from (at most) the first kChainFitEvents events.
+    const at::Tensor head = events.narrow(0, 0, std::min<std::int64_t>(events.size(0), kChainFitEvents));
+    at::Generator gen = stream_generator(seed, Stream::kGaussianFit, 0);
+    fitted.chain_box = chain_box(head);
+    fitted.gaussian = ChainSpace::fit(in_order(head, chain_history(head, *fitted.chain_box, gen)), *fitted.chain_box, gen);
+  }
   if (spec.kind() == ModelKind::kPFlow || spec.kind() == ModelKind::kPDdpm) {
     fitted.momentum_scale = StateSpace::momentum_scale(events);
   }
@@ -108,7 +138,7 @@ Model::Model(ModelSpec spec, const EventSet& data, std::uint64_t seed)
       particles_(particles_of(data)),
       sqrt_s_(data.sqrt_s),
       pdg_ids_(data.pdg_ids),
-      fitted_(fit(spec_, data.momenta, data.sqrt_s, seed)),
+      fitted_(fit(spec_, data.momenta, data.pdg_ids, data.sqrt_s, seed)),
       net_(make_network(network_for(spec_, particles_), seed)) {
   build_family();
 }
@@ -116,7 +146,7 @@ Model::Model(ModelSpec spec, const EventSet& data, std::uint64_t seed)
 void Model::build_family() {
   PHASEGEN_CHECK(std::isfinite(sqrt_s_) && sqrt_s_ > 0, "model: expected sqrt_s > 0, but got ", sqrt_s_);
   spec_.validate();
-  family_ = make_family(spec_, sqrt_s_, fitted_);
+  family_ = make_family(spec_, particles_, sqrt_s_, fitted_);
 }
 
 Model Model::load(const std::string& path, const at::Device& device) {
@@ -163,6 +193,10 @@ void Model::save(const std::string& path) const {
   }
   write_checkpoint(path, r, *net_);
 }
+
+at::Tensor Model::prepare(const at::Tensor& events, at::Generator& gen) const { return family_->prepare(events, gen); }
+
+std::string Model::preparation() const { return family_->preparation(); }
 
 at::Tensor Model::loss(const at::Tensor& events, at::Generator& gen) const { return family_->loss(*net_.ptr(), events, gen); }
 

@@ -178,6 +178,12 @@ void ModelSpec::validate() const {
     PHASEGEN_CHECK(flow_.coupling() == FlowCoupling::kIndependent, "prior = dalitz: expected coupling = independent");
     PHASEGEN_CHECK(features_ == StateFeatures::kNone, "prior = dalitz: expected features = none (the state is the invariants)");
   }
+  if (kind_ == ModelKind::kFlow && flow_.prior() == FlowPriorChoice::kChain) {
+    PHASEGEN_CHECK(is_mlp(network_), "prior = chain: expected network = mlp (the state is one vector of 4N - 5 coordinates)");
+    PHASEGEN_CHECK(flow_.coupling() != FlowCoupling::kFibre, "prior = chain: expected coupling = independent or ot (the chart has no fibre)");
+    PHASEGEN_CHECK(features_ == StateFeatures::kNone, "prior = chain: expected features = none (the state is the invariants)");
+    PHASEGEN_CHECK(cut_ == 0, "prior = chain: expected cut = 0 (the chart's events have no cut)");
+  }
   PHASEGEN_CHECK(features_ != StateFeatures::kInvariants || is_mlp(network_) || (kind_ != ModelKind::kFlow && kind_ != ModelKind::kVp),
                  "features = invariants: expected network = mlp (the features follow the particle labels; for the "
                  "transformer, pair_bias gives them without breaking permutation equivariance)");

@@ -80,6 +80,7 @@ void write_checkpoint(const std::string& path, const CheckpointRecord& r, const 
     archive.write("gaussian_cholesky", r.fitted.gaussian->cholesky.to(at::kCPU));
   }
   if (r.fitted.momentum_scale) archive.write("momentum_scale", c10::IValue(*r.fitted.momentum_scale));
+  if (r.fitted.chain_box) archive.write("chain_box", c10::IValue(*r.fitted.chain_box));
   archive.write("version", c10::IValue(std::string(kVersion)));
   archive.write("commit", c10::IValue(std::string(kGitCommit)));
   archive.write("step", c10::IValue(r.step));
@@ -146,6 +147,8 @@ CheckpointReader::CheckpointReader(std::string path, const at::Device& device)
     }
     c10::IValue scale;
     if (a.try_read("momentum_scale", scale)) r.fitted.momentum_scale = scale.toDouble();
+    c10::IValue box;
+    if (a.try_read("chain_box", box)) r.fitted.chain_box = box.toDouble();
     at::Tensor curve;
     if (a.try_read("train_curve", curve)) r.train_curve = curve_from(curve);
     if (a.try_read("validation_curve", curve)) r.validation_curve = curve_from(curve);

@@ -296,6 +296,13 @@ void Trainer::update_ema() {
   for (std::size_t i = 0; i < ema_.size(); ++i) ema_[i].mul_(options_.ema()).add_(params[i].detach(), 1.0 - options_.ema());
 }
 
+namespace {
+
+// Events the family's one-off lift takes at a time between looks at a stop request.
+constexpr std::int64_t kPreparePart = 20000;
+
+}  // namespace
+
 TrainResult Trainer::run(const at::Tensor& events, const std::function<void(const StepReport&)>& on_step,
                          const std::function<bool()>& should_stop) {
   PHASEGEN_CHECK(events.dim() == 3 && events.size(2) == 4 && events.size(1) == model_.particles(),
@@ -308,7 +315,22 @@ TrainResult Trainer::run(const at::Tensor& events, const std::function<void(cons
   // Split and minibatch order come from CPU generators: the same on every device.
   at::Generator split_gen = stream_generator(options_.seed(), Stream::kTrainSplit, 0);
   const at::Tensor order = at::randperm(n, split_gen, at::kLong).to(device);
-  const at::Tensor all = events.to(device);
+  // The family's one-off lift of the events, in parts, so that a stop request ends it early.
+  at::Tensor all = events;
+  if (!model_.preparation().empty()) {
+    at::Generator prepare_gen = stream_generator(options_.seed(), Stream::kTrainPrepare, 0);
+    std::vector<at::Tensor> parts;
+    for (std::int64_t start = 0; start < n; start += kPreparePart) {
+      if (should_stop && should_stop()) {
+        curves_.interrupted = true;
+        curves_.steps_done = step_;
+        return curves_;
+      }
+      parts.push_back(model_.prepare(events.narrow(0, start, std::min(kPreparePart, n - start)), prepare_gen));
+    }
+    all = at::cat(parts, 0);
+  }
+  all = all.to(device);
   const at::Tensor validation = all.index_select(0, order.narrow(0, 0, n_validation));
   const at::Tensor train = all.index_select(0, order.narrow(0, n_validation, n - n_validation));
   const std::int64_t n_train = train.size(0);

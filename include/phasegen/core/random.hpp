@@ -32,6 +32,7 @@ enum class Stream : std::uint64_t {
   kTrainValidation = 4,  ///< the validation loss (index 0)
   kTrainStepPart = 5,    ///< part k of a step split over workers or processes (index: step x parts + k)
   kGaussianFit = 6,      ///< the lift of the data a flow model's Gaussian prior is fitted to (index 0)
+  kTrainPrepare = 7,     ///< the lift of the training events done once before training (index 0)
   kSamplePart = 11,      ///< part k of batch b sampled by W workers (index: b x W + k)
   kSampleShard = 12,     ///< shard i of a sharded sampling run: its seed (index: i)
   kEvalFlat = 21,        ///< the flat phase-space reference drawn in eval's figures (index 0)

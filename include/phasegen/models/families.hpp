@@ -21,6 +21,7 @@
 #include <string>
 #include <utility>
 
+#include "phasegen/models/chain.hpp"
 #include "phasegen/models/dalitz.hpp"
 #include "phasegen/models/diffusion.hpp"
 #include "phasegen/models/flow.hpp"
@@ -36,6 +37,12 @@ class ModelFamily {
   using EventCallback = std::function<void(std::int64_t step, const at::Tensor& events)>;
 
   virtual ~ModelFamily() = default;
+  /// The training events [n, N, 4] as the family's loss reads them, lifted once before training
+  /// with `gen`: the same events, for a family that reads them in an order of their particles put
+  /// in an order drawn for each.
+  virtual at::Tensor prepare(const at::Tensor& events, at::Generator& /*gen*/) const { return events; }
+  /// What prepare does, for the run's log ("": nothing, the events are read as given).
+  virtual std::string preparation() const { return {}; }
   /// The training loss of a minibatch of events [b, N, 4] (any floating type), encoded into the
   /// family's state with `gen`.
   virtual at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const = 0;
@@ -116,28 +123,68 @@ class FlowFamily : public ModelFamily {
   FlowCoupling coupling_;
 };
 
+/// What the flows on a chart of the event share: one state vector of `coordinates` per event
+/// ([b, 1, coordinates]) from N(0, I), every state decoded to an exact event by the chart.
+class ChartFlowFamily : public ModelFamily {
+ public:
+  std::int64_t last_step() const override { return steps_for_budget(flow_.solver(), flow_.nfe()); }
+  std::int64_t evaluations() const override { return last_step() * evaluations_per_step(flow_.solver()); }
+  bool conserving() const override { return true; }
+  std::string sampler_description() const override;
+  const FlowMatching& flow() const { return flow_; }
+
+ protected:
+  /// `flow` with the normal prior (`what` names the family in the error otherwise).
+  ChartFlowFamily(FlowMatching flow, std::int64_t coordinates, const char* what);
+  /// Integrates a batch of prior draws to states [batch, 1, coordinates], handing every state to
+  /// `on_events` decoded with `decode` (every `every`-th from the first, and the last).
+  at::Tensor sample_states(QNetworkImpl& net, std::int64_t batch, at::Generator& gen, std::int64_t every,
+                           const EventCallback& on_events,
+                           const std::function<at::Tensor(const at::Tensor&)>& decode) const;
+
+  FlowMatching flow_;
+};
+
 /// Flow matching for three-body events on the Dalitz plane (see dalitz.hpp): a 2-coordinate state
 /// (the standardised log-ratios of the invariants above the cut) from N(0, I), each event's
 /// orientation drawn uniformly and kept along its path. The network is an MLP on [b, 1, 2].
-class DalitzFlowFamily : public ModelFamily {
+class DalitzFlowFamily : public ChartFlowFamily {
  public:
   /// `flow` with the normal prior.
   DalitzFlowFamily(FlowMatching flow, DalitzSpace space);
   at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const override;
   at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                     std::int64_t every = 0, const EventCallback& on_events = {}) const override;
-  std::int64_t last_step() const override { return steps_for_budget(flow_.solver(), flow_.nfe()); }
-  std::int64_t evaluations() const override { return last_step() * evaluations_per_step(flow_.solver()); }
-  bool conserving() const override { return true; }
   double sqrt_s() const override { return space_.sqrt_s(); }
-  std::string sampler_description() const override;
   std::string description() const override;
-  const FlowMatching& flow() const { return flow_; }
   const DalitzSpace& space() const { return space_; }
 
  private:
-  FlowMatching flow_;
   DalitzSpace space_;
+};
+
+/// Flow matching on the antenna-chain chart (see chain.hpp): a (4N - 5)-coordinate state from N(0, I),
+/// independent or minibatch-OT pairs, an MLP on [b, 1, 4N - 5]. The loss reads each event's particles
+/// in the order given (prepare puts them in a drawn chain history); sampled events come with their
+/// particles in a random order.
+class ChainFlowFamily : public ChartFlowFamily {
+ public:
+  /// `flow` with the normal prior; `coupling` independent or ot.
+  ChainFlowFamily(FlowMatching flow, ChainSpace space, FlowCoupling coupling);
+  /// Each event's particles in a chain history drawn with `gen` (chain_history within the space's box).
+  at::Tensor prepare(const at::Tensor& events, at::Generator& gen) const override;
+  std::string preparation() const override { return "a chain history drawn for each training event, once"; }
+  at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const override;
+  std::int64_t loss_group() const override { return coupling_ == FlowCoupling::kOt ? kOtGroup : 1; }
+  at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                    std::int64_t every = 0, const EventCallback& on_events = {}) const override;
+  double sqrt_s() const override { return space_.sqrt_s(); }
+  std::string description() const override;
+  const ChainSpace& space() const { return space_; }
+
+ private:
+  ChainSpace space_;
+  FlowCoupling coupling_;
 };
 
 /// The variance-preserving diffusion on the state of `space` (z-space, or P/x for the p-space DDPM).

@@ -36,6 +36,7 @@ class ModelFamily;
 struct FittedState {
   std::optional<GaussianPrior> gaussian;
   std::optional<double> momentum_scale;  ///< GeV
+  std::optional<double> chain_box;       ///< the antenna-chain chart's box (prior = chain)
 };
 
 /// Where a loaded model came from: the checkpoint's record of its training.
@@ -105,6 +106,12 @@ class Model {
   /// it holds no optimiser state, so training cannot resume from it.
   void save(const std::string& path) const;
 
+  /// The training events [n, N, 4] as loss() reads them, lifted once before training with `gen`
+  /// (the antenna-chain chart's puts each event's particles in a drawn chain history; the others
+  /// return them as given).
+  at::Tensor prepare(const at::Tensor& events, at::Generator& gen) const;
+  /// What prepare() does, for a run's log ("": nothing, loss() reads the events as given).
+  std::string preparation() const;
   /// The training loss of a minibatch of events [b, N, 4] with the step's generator (a graph for
   /// the network's weights).
   at::Tensor loss(const at::Tensor& events, at::Generator& gen) const;

@@ -40,16 +40,19 @@ inline constexpr NameTable<ModelKind, 5> kModelKindNames{"kind",
 /// The prior of a flow model, as a card names it, and with it the state: rambo (p_ref in q-space,
 /// uniform phase space at t = 1), gaussian (a Gaussian fitted to the lifted training data, the
 /// paper's), latent (N(0, I) in the Gaussianised z-space, which is p_ref again), dalitz (N = 3:
-/// N(0, I) on the standardised log-ratios of the invariants above the cut, see dalitz.hpp; an MLP).
-enum class FlowPriorChoice { kRambo, kGaussian, kLatent, kDalitz };
-inline constexpr NameTable<FlowPriorChoice, 4> kFlowPriorChoiceNames{
+/// N(0, I) on the standardised log-ratios of the invariants above the cut, see dalitz.hpp; an MLP),
+/// chain (N >= 3 identical particles: N(0, I) on the standardised antenna-chain chart, see chain.hpp; an MLP).
+enum class FlowPriorChoice { kRambo, kGaussian, kLatent, kDalitz, kChain };
+inline constexpr NameTable<FlowPriorChoice, 5> kFlowPriorChoiceNames{
     "prior",
     "prior",
     {{{FlowPriorChoice::kRambo, "rambo"},
       {FlowPriorChoice::kGaussian, "gaussian"},
       {FlowPriorChoice::kLatent, "latent"},
-      {FlowPriorChoice::kDalitz, "dalitz"}}},
-    "rambo, gaussian (fitted to the lifted data), latent (N(0, I) in z-space) or dalitz (N = 3, the Dalitz plane)"};
+      {FlowPriorChoice::kDalitz, "dalitz"},
+      {FlowPriorChoice::kChain, "chain"}}},
+    "rambo, gaussian (fitted to the lifted data), latent (N(0, I) in z-space), dalitz (N = 3, the Dalitz plane) "
+    "or chain (identical particles, the antenna-chain chart)"};
 
 /// Flow matching: kind = flow uses every setting, pflow (N(0, I) on P/x) the solver and the NFE.
 struct FlowOptions {

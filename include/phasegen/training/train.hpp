@@ -106,8 +106,10 @@ class Trainer {
   /// after checking it belongs to the same model. Throws a phasegen::Error naming the mismatch.
   void resume();
 
-  /// Trains on `events` up to the total number of steps. `should_stop` is polled after every step:
-  /// when it returns true a checkpoint is written and the run returns with interrupted = true. With
+  /// Trains on `events` up to the total number of steps, after the model's one-off lift of them
+  /// (Model::prepare, in parts). `should_stop` is polled after every step: when it returns true a
+  /// checkpoint is written and the run returns with interrupted = true (polled during the lift too,
+  /// where a stop returns before any step and writes nothing). With
   /// several processes every rank stops after the step following the first request on any rank.
   TrainResult run(const at::Tensor& events, const std::function<void(const StepReport&)>& on_step = {},
                   const std::function<bool()>& should_stop = {});
