@@ -452,19 +452,20 @@ at::Tensor ChainSpace::event(const at::Tensor& chart, std::int64_t particles, do
 
 namespace {
 
-// ln a, ln b of a chart [b, 4N - 5] read as atanh(x / box) (clamped just inside the box for an event
-// whose order had to leave it), and back.
+// ln a, ln b of a chart [b, 4N - 5] read through the normal quantile of their place in the box,
+// w = sqrt(2) erfinv(x / box) (uniform in the box is N(0, 1) in w; clamped just inside the box for
+// an event whose order had to leave it), and back, x = box erf(w / sqrt(2)).
 at::Tensor squashed(const at::Tensor& chart, std::int64_t particles, double box) {
   at::Tensor x = chart.clone();
   at::Tensor logs = x.narrow(1, 5, 2 * (particles - 2));
-  logs.copy_(at::atanh((logs / box).clamp(-1.0 + 1e-12, 1.0 - 1e-12)));
+  logs.copy_(std::sqrt(2.0) * at::erfinv((logs / box).clamp(-1.0 + 1e-15, 1.0 - 1e-15)));
   return x;
 }
 
 at::Tensor unsquashed(const at::Tensor& state, std::int64_t particles, double box) {
   at::Tensor x = state.clone();
   at::Tensor logs = x.narrow(1, 5, 2 * (particles - 2));
-  logs.copy_(box * at::tanh(logs));
+  logs.copy_(box * at::erf(logs / std::sqrt(2.0)));
   return x;
 }
 

@@ -28,8 +28,9 @@
 // events come back with their particles in a random order, so the chart suits events of identical
 // or shuffled particles.
 //
-// In the state, ln a and ln b are read as atanh(ln a / box) (so that every state decodes inside
-// the box and the box's edges are no edges), the azimuths as 2-vectors (cos, sin) times a
+// In the state, ln a and ln b are read as w = sqrt(2) erfinv(ln a / box), the normal quantile of
+// their place in the box (every state decodes inside the box, whose edges are then no edges, and
+// uniform in the box is N(0, 1)), the azimuths as 2-vectors (cos, sin) times a
 // Rayleigh radius and the direction of particle 1 as a 3-vector times a chi_3 radius, both radii
 // drawn afresh at every encoding (uniform angles are then exactly N(0, I)); the whole state is
 // standardised by the mean and Cholesky factor of the training events' (fit).
