@@ -15,5 +15,6 @@ void add_report_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
+void add_integrate_command(CLI::App& app);
 
 }  // namespace phasegen::cli

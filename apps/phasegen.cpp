@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   phasegen::cli::add_train_command(app);
   phasegen::cli::add_sample_command(app);
   phasegen::cli::add_merge_command(app);
+  phasegen::cli::add_integrate_command(app);
   phasegen::cli::add_compare_command(app);
   phasegen::cli::add_eval_command(app);
   phasegen::cli::add_report_command(app);

@@ -101,6 +101,16 @@ at::Tensor DalitzSpace::decode(const at::Tensor& state, const at::Tensor& rotati
   return at::cat({p.narrow(2, 0, 1), momenta}, 2);
 }
 
+at::Tensor DalitzSpace::flat_log_density(const at::Tensor& state) const {
+  PHASEGEN_CHECK(state.dim() == 3 && state.size(1) == 1 && state.size(2) == 2,
+                 "Dalitz space: expected states [b, 1, 2], but got ", state.sizes());
+  const at::Tensor s = state.select(1, 0).to(at::kDouble);
+  const at::Tensor l = standardisation_.cholesky.to(s.device());
+  const at::Tensor u = standardisation_.mean.to(s.device()) + at::matmul(s, l.t());
+  const at::Tensor log_shifted = at::log_softmax(at::cat({u, at::zeros({u.size(0), 1}, u.options())}, 1), 1);
+  return std::log(2.0) + 2.0 * std::log1p(-3.0 * cut_) + log_shifted.sum(1) + at::log(at::diagonal(l)).sum();
+}
+
 std::string DalitzSpace::description() const {
   return detail::concat("Dalitz plane (log-ratios of s_ij/s", cut_ > 0 ? detail::concat(" above the cut ", cut_) : "",
                         ", orientation uniform), sqrt_s = ", sqrt_s_, " GeV");

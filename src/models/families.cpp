@@ -59,6 +59,13 @@ at::Tensor transport_order(const at::Tensor& data, const at::Tensor& prior) {
 
 }  // namespace
 
+ModelFamily::DensitySample ModelFamily::sample_with_density(QNetworkImpl& /*net*/, std::int64_t /*batch*/,
+                                                            std::int64_t /*particles*/, at::Generator& /*gen*/) const {
+  const std::string why = density_refusal();
+  PHASEGEN_ASSERT(!why.empty(), "a family with a density but no sampler for it");
+  throw Error(why);
+}
+
 // ---- Langevin ----
 
 LangevinFamily::LangevinFamily(DiffusionOptions diffusion, LiftOptions lift, double sqrt_s)
@@ -90,6 +97,11 @@ std::string LangevinFamily::sampler_description() const {
 std::string LangevinFamily::description() const {
   return "q-space " + diffusion_.options().description() + ", " + lift_.description() +
          " lift, sqrt_s = " + detail::concat(sqrt_s_) + " GeV";
+}
+
+std::string LangevinFamily::density_refusal() const {
+  return "kind = langevin: its sampler is a stochastic process (the reverse SDE), and the density of the events it "
+         "makes is not tractable; event weights need a flow model (kind = flow) trained with lift = random";
 }
 
 // ---- flow matching on a chart: the Dalitz plane, the antenna-chain chart ----
@@ -132,6 +144,14 @@ at::Tensor DalitzFlowFamily::sample(QNetworkImpl& net, std::int64_t batch, std::
 
 std::string DalitzFlowFamily::description() const { return flow_.description() + ", " + space_.description(); }
 
+ModelFamily::DensitySample DalitzFlowFamily::sample_with_density(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                                                 at::Generator& gen) const {
+  PHASEGEN_CHECK(particles == 3, "prior = dalitz: expected N = 3, but got ", particles);
+  const at::Tensor rotation = uniform_rotations(batch, gen);
+  const FlowDensitySample s = flow_.sample_with_density(net, batch, 1, gen);
+  return {space_.decode(s.x, rotation), s.log_density - space_.flat_log_density(s.x), s.nonpositive};
+}
+
 ChainFlowFamily::ChainFlowFamily(FlowMatching flow, ChainSpace space, FlowCoupling coupling)
     : ChartFlowFamily(std::move(flow), ChainSpace::dimension(space.particles()), "antenna-chain flow"),
       space_(std::move(space)),
@@ -166,6 +186,11 @@ at::Tensor ChainFlowFamily::sample(QNetworkImpl& net, std::int64_t batch, std::i
 std::string ChainFlowFamily::description() const {
   const std::string coupling = coupling_ == FlowCoupling::kOt ? ", ot coupling" : "";
   return flow_.description() + coupling + ", " + space_.description();
+}
+
+std::string ChainFlowFamily::density_refusal() const {
+  return "prior = chain: the density of an event sums over every chain order of its particles that reaches it (the "
+         "sampler shuffles them), which is not computed; event weights need prior = rambo, gaussian, latent or dalitz";
 }
 
 // ---- flow matching ----
@@ -220,6 +245,30 @@ std::string FlowFamily::description() const {
          space_.description() + features_description(features_);
 }
 
+std::string FlowFamily::density_refusal() const {
+  if (!space_.conserving()) {
+    return "a p-space model's samples are not on phase space (their total momentum is not conserved), so they have "
+           "no density there; event weights need a q- or z-space flow";
+  }
+  if (space_.lift().kind() == LiftOptions::Kind::kFixed) {
+    return "the model was trained with the fixed embedding (lift = fixed): its states lie on one point of each fibre, "
+           "where its density in q-space is singular; event weights need a flow trained with lift = random";
+  }
+  return {};
+}
+
+ModelFamily::DensitySample FlowFamily::sample_with_density(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                                           at::Generator& gen) const {
+  const std::string why = density_refusal();
+  PHASEGEN_CHECK(why.empty(), why);
+  const FlowDensitySample s = flow_.sample_with_density(net, batch, particles, gen);
+  // The reference: the state's density when the events are flat phase space, p_ref in q-space
+  // (whatever the prior) and N(0, I) in z-space.
+  const at::Tensor reference = space_.kind() == StateSpace::Kind::kLatent ? standard_normal_log_density(s.x)
+                                                                          : rambo_prior_log_density(s.x);
+  return {space_.decode(s.x), s.log_density - reference, s.nonpositive};
+}
+
 // ---- variance-preserving diffusion ----
 
 VpFamily::VpFamily(VpOptions options, StateSpace space, StateFeatures features)
@@ -247,6 +296,12 @@ std::string VpFamily::sampler_description() const {
 std::string VpFamily::description() const {
   return "VP diffusion: " + vp_.options().description() + ", " + space_.description() +
          features_description(features_);
+}
+
+std::string VpFamily::density_refusal() const {
+  return "kind = " + std::string(space_.conserving() ? "vp" : "pddpm") +
+         ": its sampler is a diffusion whose density of an event is not tractable; event weights need a flow model "
+         "(kind = flow) trained with lift = random";
 }
 
 }  // namespace phasegen

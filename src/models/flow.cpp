@@ -1,5 +1,6 @@
 #include "phasegen/models/flow.hpp"
 
+#include <cmath>
 #include <sstream>
 #include <vector>
 
@@ -7,6 +8,10 @@
 #include "phasegen/physics/phasespace.hpp"
 
 namespace phasegen {
+
+namespace {
+constexpr double kLogTwoPi = 1.83787706640934548356;  // log(2 pi)
+}  // namespace
 
 GaussianPrior GaussianPrior::fit(const at::Tensor& q) {
   PHASEGEN_CHECK(q.dim() == 3 && q.size(2) == 3, "Gaussian prior: expected q of shape [n, N, 3], but got ", q.sizes());
@@ -27,10 +32,25 @@ GaussianPrior GaussianPrior::fit_rows(const at::Tensor& rows) {
   return g;
 }
 
-at::Tensor GaussianPrior::sample(std::int64_t batch, at::Generator& gen) const {
+at::Tensor GaussianPrior::sample(std::int64_t batch, at::Generator& gen, at::ScalarType dtype) const {
   const std::int64_t d = mean.size(0);
   at::Tensor z = at::randn({batch, d}, gen, at::TensorOptions().dtype(at::kDouble).device(gen.device()));
-  return (mean.to(z.device()) + at::matmul(z, cholesky.to(z.device()).t())).view({batch, d / 3, 3}).to(at::kFloat);
+  return (mean.to(z.device()) + at::matmul(z, cholesky.to(z.device()).t())).view({batch, d / 3, 3}).to(dtype);
+}
+
+at::Tensor GaussianPrior::log_density(const at::Tensor& x) const {
+  const at::Tensor rows = x.reshape({x.size(0), -1}).to(at::kDouble);
+  const std::int64_t d = mean.size(0);
+  PHASEGEN_CHECK(rows.size(1) == d, "Gaussian prior: expected states of ", d, " coordinates, but got ", rows.size(1));
+  const at::Tensor l = cholesky.to(rows.device());
+  // y = L^-1 (x - mean): log N = -|y|^2 / 2 - sum log L_ii - d/2 log(2 pi).
+  const at::Tensor y = at::linalg_solve_triangular(l, (rows - mean.to(rows.device())).t(), /*upper=*/false).t();
+  return -0.5 * y.pow(2).sum(1) - at::log(at::diagonal(l)).sum() - 0.5 * static_cast<double>(d) * kLogTwoPi;
+}
+
+at::Tensor standard_normal_log_density(const at::Tensor& x) {
+  const at::Tensor rows = x.reshape({x.size(0), -1}).to(at::kDouble);
+  return -0.5 * rows.pow(2).sum(1) - 0.5 * static_cast<double>(rows.size(1)) * kLogTwoPi;
 }
 
 FlowPrior flow_prior_from_name(const std::string& name) { return kFlowPriorNames.parse(name); }
@@ -44,15 +64,36 @@ FlowMatching::FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, 
                  "flow matching: the gaussian prior needs parameters fitted to the lifted data");
 }
 
-at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const {
+at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                                      at::ScalarType dtype) const {
   if (prior_ == FlowPrior::kNormal) {
-    return at::randn({batch, particles, coordinates_}, gen, at::TensorOptions().dtype(at::kFloat).device(gen.device()));
+    return at::randn({batch, particles, coordinates_}, gen, at::TensorOptions().dtype(dtype).device(gen.device()));
   }
   PHASEGEN_CHECK(coordinates_ == 3, "flow matching: the ", flow_prior_name(prior_), " prior needs 3 coordinates per particle");
-  if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, at::kFloat);
+  if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, dtype);
   PHASEGEN_CHECK(gaussian_->mean.size(0) == 3 * particles, "flow matching: the Gaussian prior has ",
                  gaussian_->mean.size(0) / 3, " particles, but N = ", particles, " was asked for");
-  return gaussian_->sample(batch, gen);
+  return gaussian_->sample(batch, gen, dtype);
+}
+
+at::Tensor FlowMatching::prior_log_density(const at::Tensor& x) const {
+  switch (prior_) {
+    case FlowPrior::kNormal: return standard_normal_log_density(x);
+    case FlowPrior::kRambo: return rambo_prior_log_density(x.to(at::kDouble));
+    case FlowPrior::kGaussian: return gaussian_->log_density(x);
+  }
+  return {};
+}
+
+FlowDensitySample FlowMatching::sample_with_density(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                                    at::Generator& gen) const {
+  at::NoGradGuard no_grad;
+  const at::Tensor x = sample_prior(batch, particles, gen, at::kDouble);
+  auto field = [&](const at::Tensor& state, double t) {
+    return net.forward_and_jacobian(state, at::full({1}, t, state.options()).expand({state.size(0)}), features_);
+  };
+  IntegratedMap map = integrate_with_log_det(field, x, 1.0, 0.0, steps_for_budget(solver_, nfe_), solver_);
+  return {map.x, prior_log_density(x) - map.log_det, map.nonpositive};
 }
 
 at::Tensor FlowMatching::loss(QNetworkImpl& net, const at::Tensor& x0, at::Generator& gen) const {

@@ -250,6 +250,86 @@ SamplePlan Model::plan(std::int64_t events, const SampleOptions& o) const {
   return plan;
 }
 
+namespace {
+
+// The generator of part `part` of batch `batch` of a sampling plan split into `parts`: the run's own
+// generator for one part, else the stream (seed, batch, part).
+at::Generator part_generator(const SamplePlan& p, int parts, std::uint64_t batch, int part, at::Generator& gen,
+                             const at::Device& device) {
+  return parts == 1 ? gen
+                    : stream_generator(p.seed, Stream::kSamplePart,
+                                       batch * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part), device);
+}
+
+}  // namespace
+
+std::string Model::density_refusal() const { return family_->density_refusal(); }
+
+double Model::support_cut() const {
+  return spec_.kind() == ModelKind::kFlow && spec_.flow().prior() == FlowPriorChoice::kDalitz ? spec_.cut() : 0.0;
+}
+
+DensityResult Model::sample_with_density(
+    std::int64_t events, const SampleOptions& o,
+    const std::function<void(const at::Tensor&, const at::Tensor&, const at::Tensor&)>& on_batch) const {
+  const std::string why = density_refusal();
+  PHASEGEN_CHECK(why.empty(), why);
+  const at::Device device = this->device();
+  DensityResult result;
+  result.plan = plan(events, o);
+  const SamplePlan& p = result.plan;
+  // The float64 copy of the network the density is computed through.
+  QNetwork net = make_network(network_for(spec_, particles_));
+  {
+    at::NoGradGuard no_grad;
+    const auto source = net_->named_parameters();
+    for (auto& param : net->named_parameters()) param.value().copy_(source[param.key()]);
+    const auto source_buffers = net_->named_buffers();
+    for (auto& buffer : net->named_buffers()) buffer.value().copy_(source_buffers[buffer.key()]);
+  }
+  net->to(device, at::kDouble);
+  at::Generator gen = make_generator(p.seed, device);
+  std::vector<at::Tensor> kept_events, kept_ratios, kept_nonpositive;
+  std::int64_t batch_index = 0;
+  for (std::int64_t done = 0; done < p.count;) {
+    const std::int64_t n = std::min(o.batch(), p.count - done);
+    const auto start = std::chrono::steady_clock::now();
+    const auto b = static_cast<std::uint64_t>(batch_index++);
+    const int parts = static_cast<int>(std::min<std::int64_t>(p.workers, n));
+    std::vector<ModelFamily::DensitySample> sampled(static_cast<std::size_t>(parts));
+    run_in_parts(n, parts, [&](int part, std::int64_t /*begin*/, std::int64_t count) {
+      at::Generator part_gen = part_generator(p, parts, b, part, gen, device);
+      ModelFamily::DensitySample s = family_->sample_with_density(*net.ptr(), count, particles_, part_gen);
+      sampled[static_cast<std::size_t>(part)] = {s.events.to(at::kCPU), s.log_ratio.to(at::kCPU), s.nonpositive.to(at::kCPU)};
+    });
+    std::vector<at::Tensor> e, r, np;
+    for (const auto& s : sampled) {
+      e.push_back(s.events);
+      r.push_back(s.log_ratio);
+      np.push_back(s.nonpositive);
+    }
+    const at::Tensor batch = at::cat(e), ratio = at::cat(r), nonpositive = at::cat(np);
+    result.worst_violation = std::max({result.worst_violation, conservation_violation(batch, sqrt_s_).max().item<double>(),
+                                       mass_violation(batch, sqrt_s_).max().item<double>()});
+    result.nonpositive_events += (nonpositive > 0).sum().item<std::int64_t>();
+    result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    done += n;
+    if (on_batch) {
+      on_batch(batch, ratio, nonpositive);
+    } else {
+      kept_events.push_back(batch);
+      kept_ratios.push_back(ratio);
+      kept_nonpositive.push_back(nonpositive);
+    }
+  }
+  if (!kept_events.empty()) {
+    result.events = at::cat(kept_events);
+    result.log_ratio = at::cat(kept_ratios);
+    result.nonpositive = at::cat(kept_nonpositive);
+  }
+  return result;
+}
+
 SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
                            const std::function<void(const at::Tensor&)>& on_batch) const {
   const at::Device device = this->device();
@@ -278,10 +358,7 @@ SampleResult Model::sample(std::int64_t events, const SampleOptions& o,
     std::vector<std::vector<at::Tensor>> kept(static_cast<std::size_t>(parts));
     run_in_parts(n, parts, [&](int part, std::int64_t begin, std::int64_t count) {
       at::NoGradGuard no_grad;
-      at::Generator part_gen =
-          parts == 1 ? gen
-                     : stream_generator(p.seed, Stream::kSamplePart,
-                                        b * static_cast<std::uint64_t>(parts) + static_cast<std::uint64_t>(part), device);
+      at::Generator part_gen = part_generator(p, parts, b, part, gen, device);
       const std::int64_t keep = std::clamp<std::int64_t>(o.trajectory_events() - begin, 0, count);
       // Every part's states are checked for exactness.
       auto keep_state = [&, part](std::int64_t t, const at::Tensor& state_events) {

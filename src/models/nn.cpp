@@ -4,7 +4,9 @@
 #include <torch/nn/modules/activation.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <tuple>
 
@@ -42,6 +44,32 @@ at::Tensor QNetworkImpl::forward_with(const at::Tensor& x, const at::Tensor& t, 
     extra = features(x.detach()).to(x.scalar_type());
   }
   return forward(at::cat({x, extra}, 2), t);
+}
+
+std::pair<at::Tensor, at::Tensor> QNetworkImpl::forward_and_jacobian(const at::Tensor& x, const at::Tensor& t,
+                                                                     const InputFeatures& features) {
+  PHASEGEN_CHECK(x.dim() == 3 && t.dim() == 1 && t.size(0) == x.size(0),
+                 "network Jacobian: expected states [batch, N, c] and times [batch], but got ", x.sizes(), " and ", t.sizes());
+  const std::int64_t batch = x.size(0), d = x.size(1) * x.size(2);
+  // Copy i of an event carries the gradient of its output i: one backward pass gives every row.
+  constexpr std::int64_t kRowsPerBlock = 8192;
+  const std::int64_t per_block = std::max<std::int64_t>(1, kRowsPerBlock / d);
+  const at::Tensor eye = at::eye(d, x.options());
+  std::vector<at::Tensor> outs, jacobians;
+  at::AutoGradMode grad_mode(true);
+  for (std::int64_t start = 0; start < batch; start += per_block) {
+    const std::int64_t n = std::min(per_block, batch - start);
+    const at::Tensor xb = x.narrow(0, start, n).detach();
+    at::Tensor copies = xb.unsqueeze(1).expand({n, d, x.size(1), x.size(2)}).reshape({n * d, x.size(1), x.size(2)});
+    copies = copies.clone().requires_grad_(true);
+    const at::Tensor times = t.narrow(0, start, n).detach().unsqueeze(1).expand({n, d}).reshape({n * d});
+    const at::Tensor input = features ? at::cat({copies, features(copies).to(copies.scalar_type())}, 2) : copies;
+    const at::Tensor out = forward(input, times);
+    const at::Tensor rows = torch::autograd::grad({out}, {copies}, {eye.expand({n, d, d}).reshape(out.sizes())})[0];
+    jacobians.push_back(rows.detach().reshape({n, d, d}));
+    outs.push_back(out.detach().reshape({n, d, d}).select(1, 0).reshape(xb.sizes()));
+  }
+  return {at::cat(outs), at::cat(jacobians)};
 }
 
 std::string NetworkOptions::description() const {
@@ -178,8 +206,7 @@ at::Tensor MlpNetworkImpl::forward(const at::Tensor& q, const at::Tensor& t) {
   return x.view({q.size(0), q.size(1), options_.coordinates()});
 }
 
-std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const at::Tensor& q, const at::Tensor& t) {
-  PHASEGEN_CHECK(options_.extra_inputs() == 0, "forward_and_divergence: expected a network without extra inputs");
+std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::hidden_with_tangents(const at::Tensor& q, const at::Tensor& t) {
   const std::int64_t d = options_.coordinates() * options_.particles();
   at::Tensor x = input(q, t);
   // tangent[b, i, :] = d x / d q_i of the current layer's activations; at the first layer's
@@ -195,10 +222,38 @@ std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const a
                                  : at::linear(tangent.reshape({batch * d, -1}), w).view({batch, d, -1});
     std::tie(x, tangent) = silu_with_tangents(z, dz);
   }
+  return {x, tangent};
+}
+
+std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_divergence(const at::Tensor& q, const at::Tensor& t) {
+  PHASEGEN_CHECK(options_.extra_inputs() == 0, "forward_and_divergence: expected a network without extra inputs");
+  const std::int64_t batch = q.size(0);
+  auto [x, tangent] = hidden_with_tangents(q, t);
   // div = sum_i (w_out tangent_i)_i: one matrix-vector product over the flattened [3N, hidden] columns.
   const at::Tensor& w_out = linears_.back()->weight;  // [d, hidden]: row i is output i's
   const at::Tensor out = linears_.back()->forward(x).view({q.size(0), q.size(1), options_.coordinates()});
   return {out, at::mv(tangent.reshape({batch, -1}), w_out.reshape({-1}))};
+}
+
+std::pair<at::Tensor, at::Tensor> MlpNetworkImpl::forward_and_jacobian(const at::Tensor& x, const at::Tensor& t,
+                                                                       const InputFeatures& features) {
+  if (features || options_.extra_inputs() != 0) return QNetworkImpl::forward_and_jacobian(x, t, features);
+  PHASEGEN_CHECK(x.dim() == 3 && t.dim() == 1 && t.size(0) == x.size(0),
+                 "network Jacobian: expected states [batch, N, c] and times [batch], but got ", x.sizes(), " and ", t.sizes());
+  at::NoGradGuard no_grad;
+  // Blocks of events keep the tangents [rows, D, hidden] small.
+  constexpr std::int64_t kEventsPerBlock = 1024;
+  const at::Tensor& w_out = linears_.back()->weight;  // [D, hidden]
+  std::vector<at::Tensor> outs, jacobians;
+  for (std::int64_t start = 0; start < x.size(0); start += kEventsPerBlock) {
+    const std::int64_t n = std::min(kEventsPerBlock, x.size(0) - start);
+    const at::Tensor xb = x.narrow(0, start, n);
+    auto [h, tangent] = hidden_with_tangents(xb, t.narrow(0, start, n));
+    outs.push_back(linears_.back()->forward(h).view({n, x.size(1), options_.coordinates()}));
+    // tangent[b, j, :] is d h / d x_j, so (tangent w_out^T)[b, j, i] = d v_i / d x_j.
+    jacobians.push_back(at::matmul(tangent, w_out.t()).transpose(1, 2).contiguous());
+  }
+  return {at::cat(outs), at::cat(jacobians)};
 }
 
 TransformerNetworkImpl::TransformerNetworkImpl(const NetworkOptions& options) : options_(options) {

@@ -54,4 +54,52 @@ at::Tensor integrate(const VectorField& field, at::Tensor x, double t0, double t
   return x;
 }
 
+IntegratedMap integrate_with_log_det(const JacobianField& field, at::Tensor x, double t0, double t1, std::int64_t steps,
+                                     OdeSolver solver) {
+  PHASEGEN_CHECK(steps >= 1, "integrate: expected steps >= 1, but got ", steps);
+  PHASEGEN_CHECK(x.dim() >= 2 && x.size(0) >= 1, "integrate: expected a batch of states [b, ...], but got ", x.sizes());
+  const double h = (t1 - t0) / static_cast<double>(steps);
+  const std::int64_t batch = x.size(0), d = x[0].numel();
+  const at::Tensor eye = at::eye(d, x.options()).expand({batch, d, d});
+  IntegratedMap out;
+  out.log_det = at::zeros({batch}, x.options().dtype(at::kDouble));
+  out.nonpositive = at::zeros({batch}, x.options().dtype(at::kLong));
+  for (std::int64_t i = 0; i < steps; ++i) {
+    const double t = t0 + h * static_cast<double>(i);
+    at::Tensor m;  // dS / dx of this step [b, D, D]
+    switch (solver) {
+      case OdeSolver::kEuler: {
+        auto [v, j] = field(x, t);
+        m = eye + h * j;
+        x = x + h * v;
+        break;
+      }
+      case OdeSolver::kHeun: {
+        auto [k1, j1] = field(x, t);
+        auto [k2, j2] = field(x + h * k1, t + h);
+        m = eye + (0.5 * h) * (j1 + at::matmul(j2, eye + h * j1));
+        x = x + (0.5 * h) * (k1 + k2);
+        break;
+      }
+      case OdeSolver::kRk4: {
+        auto [k1, j1] = field(x, t);
+        auto [k2, j2] = field(x + (0.5 * h) * k1, t + 0.5 * h);
+        const at::Tensor d2 = at::matmul(j2, eye + (0.5 * h) * j1);
+        auto [k3, j3] = field(x + (0.5 * h) * k2, t + 0.5 * h);
+        const at::Tensor d3 = at::matmul(j3, eye + (0.5 * h) * d2);
+        auto [k4, j4] = field(x + h * k3, t + h);
+        const at::Tensor d4 = at::matmul(j4, eye + h * d3);
+        m = eye + (h / 6.0) * (j1 + 2.0 * d2 + 2.0 * d3 + d4);
+        x = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+        break;
+      }
+    }
+    auto [sign, log_abs] = at::linalg_slogdet(m);
+    out.log_det += log_abs.to(at::kDouble);
+    out.nonpositive += (sign <= 0).to(at::kLong);
+  }
+  out.x = x;
+  return out;
+}
+
 }  // namespace phasegen

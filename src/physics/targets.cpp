@@ -341,4 +341,77 @@ at::Tensor aps_chain(std::int64_t events, std::int64_t particles, double xi_max,
   return at::stack(chain, 1);
 }
 
+namespace {
+
+void check_density_events(const TargetSpec& spec, const at::Tensor& events) {
+  spec.validate();
+  PHASEGEN_CHECK(spec.kind != TargetKind::kAps,
+                 "target aps: the APS sets have no closed-form density relative to flat phase space");
+  PHASEGEN_CHECK(events.dim() == 3 && events.size(1) == spec.n_particles() && events.size(2) == 4,
+                 "target ", target_name(spec.kind), ": expected events [n, ", spec.n_particles(), ", 4], but got ",
+                 events.sizes());
+}
+
+// int over y2 in [lo, hi] of ((1 - y1)^2 + (1 - y2)^2) / (y1 y2), in closed form.
+double qqg_inner(double y1, double lo, double hi) {
+  if (hi <= lo) return 0.0;
+  const double log_ratio = std::log(hi / lo);
+  return ((1 - y1) * (1 - y1) * log_ratio + log_ratio - 2 * (hi - lo) + (hi * hi - lo * lo) / 2) / y1;
+}
+
+}  // namespace
+
+at::Tensor target_density(const TargetSpec& spec, const at::Tensor& events) {
+  check_density_events(spec, events);
+  const at::Tensor p = events.to(at::kDouble);
+  switch (spec.kind) {
+    case TargetKind::kUniform: return at::ones({p.size(0)}, p.options());
+    case TargetKind::kMuon: return muon_weight(p);
+    case TargetKind::kQqg: {
+      const double s = spec.sqrt_s * spec.sqrt_s;
+      const at::Tensor y = pair_dots(p) * (2.0 / s);  // y[b, i, j] = s_ij / s
+      const at::Tensor pass = (y.select(2, 1).select(1, 0) >= spec.msq) & (y.select(2, 2).select(1, 0) >= spec.msq) &
+                              (y.select(2, 2).select(1, 1) >= spec.msq);
+      // F for the particle order (a, b, c) read as (q, qbar, g): y1 = s_bc / s, y2 = s_ac / s.
+      auto order = [&](int a, int b, int c) {
+        const at::Tensor y1 = y.select(2, c).select(1, b), y2 = y.select(2, c).select(1, a);
+        return ((1.0 - y1).pow(2) + (1.0 - y2).pow(2)) / (y1 * y2);
+      };
+      at::Tensor f = order(0, 1, 2);
+      if (spec.symmetrize) {
+        f = (f + order(1, 0, 2) + order(0, 2, 1) + order(2, 0, 1) + order(1, 2, 0) + order(2, 1, 0)) / 6.0;
+      }
+      return at::where(pass, f, at::zeros_like(f));
+    }
+    case TargetKind::kAps: break;
+  }
+  return {};
+}
+
+std::string target_density_unit(const TargetSpec& spec) { return spec.kind == TargetKind::kMuon ? "GeV^3" : ""; }
+
+double target_integral(const TargetSpec& spec) {
+  spec.validate();
+  const double s = spec.sqrt_s * spec.sqrt_s;
+  switch (spec.kind) {
+    case TargetKind::kUniform: return phase_space_volume(spec.particles, spec.sqrt_s);
+    case TargetKind::kMuon: return kPi * kPi / 192.0 * std::pow(spec.sqrt_s, 5);
+    case TargetKind::kQqg: {
+      // The cut region: y1, y2 >= m and y3 = 1 - y1 - y2 >= m. Simpson in t = log y1 over [m, 1 - 2m].
+      const double m = spec.msq;
+      const int steps = 20000;
+      const double t0 = std::log(m), t1 = std::log(1.0 - 2.0 * m), h = (t1 - t0) / steps;
+      double sum = 0.0;
+      for (int k = 0; k <= steps; ++k) {
+        const double y1 = std::exp(t0 + k * h);
+        const double weight = (k == 0 || k == steps) ? 1.0 : (k % 2 ? 4.0 : 2.0);
+        sum += weight * y1 * qqg_inner(y1, m, 1.0 - m - y1);
+      }
+      return kPi * kPi / 4.0 * s * sum * h / 3.0;
+    }
+    case TargetKind::kAps: break;
+  }
+  throw Error("target aps: the APS sets have no closed-form density relative to flat phase space");
+}
+
 }  // namespace phasegen

@@ -36,6 +36,8 @@ enum class Stream : std::uint64_t {
   kSamplePart = 11,      ///< part k of batch b sampled by W workers (index: b x W + k)
   kSampleShard = 12,     ///< shard i of a sharded sampling run: its seed (index: i)
   kEvalFlat = 21,        ///< the flat phase-space reference drawn in eval's figures (index 0)
+  kIntegrateFlat = 31,       ///< integrate: the flat phase-space baseline (index 0)
+  kIntegrateGenerator = 32,  ///< integrate: the target generator's own mapping (index 0)
 };
 
 /// The seed of stream (seed, purpose, index).

@@ -55,6 +55,12 @@ class DalitzSpace {
   /// States [b, 1, 2] and orientations [b, 3, 3] -> events [b, 3, 4] float64, GeV.
   at::Tensor decode(const at::Tensor& state, const at::Tensor& rotation) const;
 
+  /// log of the density of states [b, 1, 2] when the events are flat phase space (normalised over
+  /// all of it, so over the plane it integrates to the flat fraction above the cut, (1 - 3c)^2):
+  /// log(2 (1 - 3c)^2 y'_1 y'_2 y'_3 |det L|), the simplex's, the cut's, the softmax's and the
+  /// standardisation's Jacobians. -> [b] float64.
+  at::Tensor flat_log_density(const at::Tensor& state) const;
+
   double cut() const { return cut_; }
   double sqrt_s() const { return sqrt_s_; }
   const GaussianPrior& standardisation() const { return standardisation_; }

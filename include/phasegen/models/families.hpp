@@ -36,6 +36,17 @@ class ModelFamily {
   /// Called with (step label, events [n, N, 4] float64) along the sampling path.
   using EventCallback = std::function<void(std::int64_t step, const at::Tensor& events)>;
 
+  /// Sampled events with the exact density of the sampler that made them (sample_with_density).
+  struct DensitySample {
+    at::Tensor events;       ///< [b, N, 4] float64
+    /// [b] float64: log of the sampler's density of each event's state over the density the same
+    /// state has when the events are flat phase space (the reference: p_ref in q-space, N(0, I) in
+    /// z-space, the chart's Jacobian on a chart). A target of density F relative to flat phase
+    /// space weighs the event w = F / exp(log_ratio), and E[w] = E_flat[F] exactly.
+    at::Tensor log_ratio;
+    at::Tensor nonpositive;  ///< [b] int64: sampler steps whose Jacobian determinant was not positive
+  };
+
   virtual ~ModelFamily() = default;
   /// The training events [n, N, 4] as the family's loss reads them, lifted once before training
   /// with `gen`: the same events, for a family that reads them in an order of their particles put
@@ -63,6 +74,13 @@ class ModelFamily {
   /// The sampler alone, e.g. "dpmpp2m, 20 NFE, logsnr grid".
   virtual std::string sampler_description() const = 0;
   virtual std::string description() const = 0;
+  /// Why this family's sampler has no density that event weights can use, in one sentence; "" when
+  /// it has one.
+  virtual std::string density_refusal() const = 0;
+  /// Samples events with their exact density (sample's sampler in float64; `net` must be float64).
+  /// Throws phasegen::Error with density_refusal() where there is none.
+  virtual DensitySample sample_with_density(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                            at::Generator& gen) const;
 };
 
 class LangevinFamily : public ModelFamily {
@@ -78,6 +96,7 @@ class LangevinFamily : public ModelFamily {
   double sqrt_s() const override { return sqrt_s_; }
   std::string sampler_description() const override;
   std::string description() const override;
+  std::string density_refusal() const override;
 
   const LangevinDiffusion& diffusion() const { return diffusion_; }
   const LiftOptions& lift() const { return lift_; }
@@ -110,6 +129,10 @@ class FlowFamily : public ModelFamily {
   std::string sampler_description() const override;
   std::string description() const override;
   std::int64_t loss_group() const override { return coupling_ == FlowCoupling::kOt ? kOtGroup : 1; }
+  /// q-space with the random lift, and z-space, have a density; p-space and the fixed embedding do not.
+  std::string density_refusal() const override;
+  DensitySample sample_with_density(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                    at::Generator& gen) const override;
 
   const FlowMatching& flow() const { return flow_; }
   const StateSpace& space() const { return space_; }
@@ -157,6 +180,10 @@ class DalitzFlowFamily : public ChartFlowFamily {
                     std::int64_t every = 0, const EventCallback& on_events = {}) const override;
   double sqrt_s() const override { return space_.sqrt_s(); }
   std::string description() const override;
+  std::string density_refusal() const override { return {}; }
+  /// The orientation's density is the reference's (uniform), so the ratio is the plane's alone.
+  DensitySample sample_with_density(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                    at::Generator& gen) const override;
   const DalitzSpace& space() const { return space_; }
 
  private:
@@ -180,6 +207,7 @@ class ChainFlowFamily : public ChartFlowFamily {
                     std::int64_t every = 0, const EventCallback& on_events = {}) const override;
   double sqrt_s() const override { return space_.sqrt_s(); }
   std::string description() const override;
+  std::string density_refusal() const override;
   const ChainSpace& space() const { return space_; }
 
  private:
@@ -201,6 +229,7 @@ class VpFamily : public ModelFamily {
   double sqrt_s() const override { return space_.sqrt_s(); }
   std::string sampler_description() const override;
   std::string description() const override;
+  std::string density_refusal() const override;
 
   const VpDiffusion& vp() const { return vp_; }
   const StateSpace& space() const { return space_; }

@@ -32,8 +32,20 @@ struct GaussianPrior {
   static GaussianPrior fit(const at::Tensor& q);
   /// Mean and covariance of rows x [n, d] (n > d), any d.
   static GaussianPrior fit_rows(const at::Tensor& x);
-  /// Draws [batch, N, 3] float32.
-  at::Tensor sample(std::int64_t batch, at::Generator& gen) const;
+  /// Draws [batch, N, 3] float32 (or `dtype`).
+  at::Tensor sample(std::int64_t batch, at::Generator& gen, at::ScalarType dtype = at::kFloat) const;
+  /// log of the density at x [batch, ...] (flattened to the prior's dimension) -> [batch] float64.
+  at::Tensor log_density(const at::Tensor& x) const;
+};
+
+/// log N(x; 0, I) over all coordinates of each row of x [batch, ...] -> [batch] float64.
+at::Tensor standard_normal_log_density(const at::Tensor& x);
+
+/// A flow sampler's output with its exact density (FlowMatching::sample_with_density).
+struct FlowDensitySample {
+  at::Tensor x;            ///< states [batch, N, c] float64
+  at::Tensor log_density;  ///< [batch] float64: log of the sampler's density at x
+  at::Tensor nonpositive;  ///< [batch] int64: steps whose Jacobian determinant was not positive
 };
 
 /// kRambo: p_ref (for q-space); kGaussian: a Gaussian fitted to the encoded data; kNormal: N(0, I)
@@ -67,8 +79,11 @@ class FlowMatching {
   /// `gaussian` is required for FlowPrior::kGaussian and ignored otherwise.
   FlowMatching(FlowPrior prior, OdeSolver solver, std::int64_t nfe, std::optional<GaussianPrior> gaussian = {});
 
-  /// Prior draws [batch, N, 3] float32.
-  at::Tensor sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen) const;
+  /// Prior draws [batch, N, 3] float32 (or `dtype`).
+  at::Tensor sample_prior(std::int64_t batch, std::int64_t particles, at::Generator& gen,
+                          at::ScalarType dtype = at::kFloat) const;
+  /// log of the prior's density at states x [batch, N, c] -> [batch] float64.
+  at::Tensor prior_log_density(const at::Tensor& x) const;
 
   /// Mean over the batch of |v(X_t, t) - (X_prior - X_data)|^2, t ~ U(0, 1), independent pairs.
   /// x0: encoded data [batch, N, 3].
@@ -80,6 +95,12 @@ class FlowMatching {
   /// [batch, N, 3] float32; `on_state` sees the prior draw (t = 1) and the state after every step.
   at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,
                     const std::function<void(double t, const at::Tensor& x)>& on_state = {}) const;
+
+  /// The same sampler in float64 (`net` must be float64) with the exact density of its output: the
+  /// prior's log-density minus the log-determinants of the full Jacobians of the solver's discrete
+  /// steps (integrate_with_log_det), through the network and its features.
+  FlowDensitySample sample_with_density(QNetworkImpl& net, std::int64_t batch, std::int64_t particles,
+                                        at::Generator& gen) const;
 
   /// Features of the state given to the network beside it (see QNetworkImpl::forward_with).
   void set_features(InputFeatures features) { features_ = std::move(features); }

@@ -93,6 +93,22 @@ struct SampleResult {
   double seconds = 0.0;            ///< spent sampling (not in on_batch)
 };
 
+/// Events with the exact density of the sampler that made them (Model::sample_with_density).
+struct DensityResult {
+  SamplePlan plan;
+  at::Tensor events;       ///< [n, N, 4] float64 on the CPU (empty when handed to on_batch)
+  /// [n] float64: log of the sampler's density of each event's state over that state's density when
+  /// the events are flat phase space; the weight of the event for a target F (its density relative to
+  /// flat phase space) is F / exp(log_ratio), whose mean is E_flat[F] = integral F dPhi_N / Phi_N.
+  at::Tensor log_ratio;
+  /// [n] int64: sampler steps whose Jacobian determinant was not positive (where the density formula
+  /// does not hold; 0 for every event of a sampler that is a diffeomorphism).
+  at::Tensor nonpositive;
+  std::int64_t nonpositive_events = 0;  ///< events with any such step
+  double worst_violation = 0.0;         ///< worst conservation or mass violation of the events, / sqrt_s
+  double seconds = 0.0;                 ///< spent sampling (not in on_batch)
+};
+
 class Model {
  public:
   /// A new model for events like `data` (N, sqrt(s) and PDG ids from it): its network drawn from
@@ -126,6 +142,23 @@ class Model {
   /// The count, seed and worker count sample(events, options) will use; throws phasegen::Error
   /// for options out of range.
   SamplePlan plan(std::int64_t events, const SampleOptions& options = {}) const;
+
+  /// The smallest s_ij/s the sampler's events can have: the Dalitz plane's cut (its events all lie
+  /// above it), 0 for every other model (a flow on all of its state space reaches every event).
+  double support_cut() const;
+  /// Why this model's sampler has no density that event weights can use (one sentence); "" when it has.
+  std::string density_refusal() const;
+  /// Samples `events` events with the exact density of the sampler that made them: the model's own
+  /// sampler run in float64 throughout (a float64 copy of the network), the density the prior's
+  /// minus the log-determinants of the full Jacobians of the solver's discrete steps. The spec's
+  /// generator-level cut is not applied (a target's own cut gives the events below it weight 0).
+  /// Seeds, batches, workers and shards as for sample(); trajectories are not kept. With `on_batch`
+  /// each batch (events, log_ratio, nonpositive) is handed over instead of kept. Throws
+  /// phasegen::Error with density_refusal() for a model without a density.
+  DensityResult sample_with_density(
+      std::int64_t events, const SampleOptions& options = {},
+      const std::function<void(const at::Tensor& events, const at::Tensor& log_ratio, const at::Tensor& nonpositive)>&
+          on_batch = {}) const;
 
   /// The same model with other sampler settings (spec of the same kind and network; the weights shared).
   Model with_spec(ModelSpec spec) const;

@@ -90,6 +90,13 @@ class QNetworkImpl : public torch::nn::Module {
   /// forward() on the state x with `features(x)` appended (no gradient flows into them), or on x
   /// alone when `features` is empty.
   at::Tensor forward_with(const at::Tensor& x, const at::Tensor& t, const InputFeatures& features);
+  /// forward_with(x, t, features) and its exact Jacobian over the state: (v [batch, N, c], J [batch,
+  /// D, D]) with D = N c and J[b, i, j] = d v_i / d x_j, the features' dependence on x included (they
+  /// are functions of the state). By reverse mode over D copies of each event (every network here
+  /// treats events independently), in blocks of rows; the MLP without features overrides it with
+  /// forward-mode tangents. Needs no graph from the caller and leaves none.
+  virtual std::pair<at::Tensor, at::Tensor> forward_and_jacobian(const at::Tensor& x, const at::Tensor& t,
+                                                                 const InputFeatures& features);
   virtual std::string description() const = 0;
   /// Draws every weight from `gen` (LibTorch's default laws: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
   /// for linear layers, LayerNorm at identity), output layers at zero.
@@ -111,8 +118,13 @@ class MlpNetworkImpl : public QNetworkImpl {
   /// activations (forward mode, a matrix product of 3N times the batch per layer), instead of 3N
   /// backward passes. Differentiable in the weights (for training with it). No extra inputs.
   std::pair<at::Tensor, at::Tensor> forward_and_divergence(const at::Tensor& q, const at::Tensor& t);
+  /// Without features: the Jacobian from the same tangents as the divergence (one pass, no backward).
+  std::pair<at::Tensor, at::Tensor> forward_and_jacobian(const at::Tensor& x, const at::Tensor& t,
+                                                         const InputFeatures& features) override;
 
  private:
+  /// The last hidden layer's activations [batch, hidden] and their tangents d/dq [batch, 3N, hidden].
+  std::pair<at::Tensor, at::Tensor> hidden_with_tangents(const at::Tensor& q, const at::Tensor& t);
   /// The first layer's input [batch, 3N + time embedding], after checking the shapes.
   at::Tensor input(const at::Tensor& q, const at::Tensor& t) const;
   /// The first layer's pre-activation [batch, hidden] (one embedding product for a shared time).

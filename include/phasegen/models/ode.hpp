@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "phasegen/core/names.hpp"
 
@@ -37,5 +38,25 @@ using OdeCallback = std::function<void(std::int64_t step, double t, const at::Te
 /// Integrates dx/dt = field(x, t) from t0 to t1 (either direction) in `steps` equal steps.
 at::Tensor integrate(const VectorField& field, at::Tensor x, double t0, double t1, std::int64_t steps,
                      OdeSolver solver, const OdeCallback& on_step = {});
+
+/// A vector field with its Jacobian at states x [b, ...] of D = x[0].numel() coordinates each:
+/// (v shaped like x, J [b, D, D]) with J[b, i, j] = d v_i / d x_j over the flattened coordinates.
+using JacobianField = std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor& x, double t)>;
+
+/// What integrate_with_log_det returns, per row of the batch.
+struct IntegratedMap {
+  at::Tensor x;            ///< the state after the steps, as integrate() returns it
+  at::Tensor log_det;      ///< [b] sum over the steps of log |det dS_k / dx| (the step map S_k's full Jacobian)
+  at::Tensor nonpositive;  ///< [b] int64: steps whose Jacobian determinant is not positive (0 where the map is
+                           ///< orientation-preserving, as a step of a smooth flow with a small enough step is)
+};
+
+/// The steps of integrate() (the same arithmetic, so the same states) with the exact Jacobian of
+/// each discrete step composed by the chain rule: Euler I + h J(x); Heun I + h/2 (J1 + J2 (I + h J1));
+/// RK4 I + h/6 (J1 + 2 J2 + 2 J3 + J4) with J2 = J(x2)(I + h/2 J1), J3 = J(x3)(I + h/2 J2),
+/// J4 = J(x4)(I + h J3). A density g of the start pushed through the map has log g(x_end) =
+/// log g(x_start) - log_det wherever every step is invertible.
+IntegratedMap integrate_with_log_det(const JacobianField& field, at::Tensor x, double t0, double t1, std::int64_t steps,
+                                     OdeSolver solver);
 
 }  // namespace phasegen

@@ -94,6 +94,21 @@ at::Tensor muon_weight(const at::Tensor& p);
 /// The q qbar g matrix-element factor (x1^2 + x2^2) / ((1 - x1)(1 - x2)), x_i = 2 E_i / sqrt_s.
 at::Tensor qqg_weight(const at::Tensor& p, double sqrt_s);
 
+/// The target's density relative to flat phase space, F(p) >= 0 for events [n, N, 4] (the target's N
+/// and sqrt_s): uniform 1; muon E3 (p1.p2), GeV^3; qqg ((1 - y1)^2 + (1 - y2)^2) / (y1 y2) with
+/// y1 = s23/s, y2 = s13/s (x_i = 1 - y_i; the pair invariants formed without cancellation) where
+/// every s_ij/s >= msq and 0 elsewhere, averaged over the 6 particle orders when symmetrize is set.
+/// Events drawn from flat phase space and weighed by F are distributed as the target, and
+/// Phi_N E_flat[F] is target_integral(). APS has no closed form: throws phasegen::Error. -> [n] float64.
+at::Tensor target_density(const TargetSpec& spec, const at::Tensor& events);
+/// The unit of target_density: "GeV^3" for muon, "" (dimensionless) otherwise.
+std::string target_density_unit(const TargetSpec& spec);
+/// The exact integral of target_density over phase space, in GeV^(2N - 4) times its unit: uniform
+/// Phi_N; muon pi^2 sqrt_s^5 / 192; qqg (pi^2 s / 4) times its integral over the cut Dalitz plane in
+/// (y1, y2), done in closed form in y2 and by Simpson's rule in log y1 (relative error below 1e-9).
+/// Throws phasegen::Error for APS.
+double target_integral(const TargetSpec& spec);
+
 /// Antenna variables of massless emission k off the massless pair (a, b): xi_a = (p_a.k)/(p_a.p_b) and
 /// xi_b = (p_b.k)/(p_a.p_b), invariant under the RAMBO map. Each argument [n, 4] -> [n, 2].
 at::Tensor antenna_variables(const at::Tensor& pa, const at::Tensor& pb, const at::Tensor& k);
