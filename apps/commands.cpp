@@ -114,6 +114,16 @@ void run_inspect(const InspectOptions& o) {
             << "\n  mean sorted E / GeV ";
   for (std::int64_t i = 0; i < particles && i < 12; ++i) std::cout << format_number(mean_e[i].item<double>(), 4) << ' ';
   std::cout << (particles > 12 ? "...\n" : "\n");
+  if (set.weights.defined()) {
+    const WeightInfo& w = set.weight_info;
+    const double sum = set.weights.sum().item<double>();
+    std::cout << "  weights             " << weight_mode_name(w.mode) << " ('" << w.name << "'), mean "
+              << format_number(set.weights.mean().item<double>(), 6) << ", largest "
+              << format_number(set.weights.max().item<double>()) << ", ESS/n "
+              << format_number(sum * sum / (static_cast<double>(n) * set.weights.pow(2).sum().item<double>())) << "\n"
+              << "  cross section       " << format_number(w.cross_section, 6) << " +- " << format_number(w.error, 2)
+              << (w.unit.empty() ? "" : " " + w.unit) << "\n";
+  }
   if (!set.run.version.empty()) {
     std::cout << "  made by             phasegen " << set.run.version << " (" << set.run.commit << ")\n"
               << "  description         " << set.run.description << "\n";

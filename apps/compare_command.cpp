@@ -50,6 +50,14 @@ void run_compare(const CompareFlags& flags) {
   std::cout << "phasegen compare: truth '" << flags.truth << "' (" << truth.momenta.size(0) << " events) vs '"
             << flags.samples << "' (" << samples.events.size(0) << " events), N = " << n
             << ", sqrt_s = " << format_number(sqrt_s, 10) << " GeV\n";
+  // Weighted samples count by their weights; their floor is that of their effective size.
+  const bool weighted = samples.weights.defined();
+  const std::int64_t floor_size =
+      weighted ? std::max<std::int64_t>(2, std::llround(effective_size(samples.weights))) : samples.events.size(0);
+  if (weighted) {
+    std::cout << "note: the samples are weighted: figures with their weights, the floor at their effective size "
+              << floor_size << "\n";
+  }
   if (!samples.conserving) {
     std::cout << "note: the samples violate energy-momentum conservation (mean sum E = "
               << format_number(samples.events.select(2, 0).sum(1).mean().item<double>(), 6)
@@ -62,9 +70,10 @@ void run_compare(const CompareFlags& flags) {
     check_interrupt("interrupted (compare)");
     const at::Tensor a = o.compute(truth.momenta, sqrt_s);
     const std::string name = o.name + (o.unit.empty() ? "" : " [" + o.unit + "]");
-    std::printf("%-14s %s", name.c_str(), row(distances(a, o.compute(samples.events, sqrt_s), flags.bins)).c_str());
+    std::printf("%-14s %s", name.c_str(),
+                row(distances(a, o.compute(samples.events, sqrt_s), flags.bins, samples.weights)).c_str());
     // The floor of eval: at the samples' size, m truth events against the other n - m.
-    if (flags.floor) std::printf("  |        %s", row(truth_floor(a, samples.events.size(0), flags.bins)).c_str());
+    if (flags.floor) std::printf("  |        %s", row(truth_floor(a, floor_size, flags.bins)).c_str());
     std::printf("\n");
   }
   const Conservation t = conservation_of(truth.momenta, sqrt_s), c = conservation_of(samples.events, sqrt_s);

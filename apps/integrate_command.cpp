@@ -8,6 +8,7 @@
 
 #include "cli_support.hpp"
 #include "commands.hpp"
+#include "target_flags.hpp"
 #include "phasegen/core/error.hpp"
 #include "phasegen/core/random.hpp"
 #include "phasegen/eval/weights.hpp"
@@ -26,11 +27,7 @@ constexpr std::int64_t kBaselineChunk = 100000;
 
 struct IntegrateFlags {
   std::string checkpoint;
-  std::string target;
-  double sqrt_s = 0.0;  // 0: the checkpoint's
-  std::int64_t particles = 0;
-  double msq = 0.0;     // 0: the model's cut
-  bool symmetrize = false;
+  TargetFlags target;
   std::int64_t events = 100000;
   std::int64_t seed = 1;
   std::int64_t batch = 10000;
@@ -38,41 +35,6 @@ struct IntegrateFlags {
   std::string device = "auto";
   std::string out;
 };
-
-// The target the flags name, checked against the model it is integrated with.
-TargetSpec target_for(const IntegrateFlags& f, const Model& model) {
-  TargetSpec spec;
-  spec.kind = target_from_name(f.target);
-  spec.sqrt_s = f.sqrt_s > 0 ? f.sqrt_s : model.sqrt_s();
-  spec.particles = f.particles > 0 ? f.particles : model.particles();
-  spec.symmetrize = f.symmetrize;
-  PHASEGEN_CHECK(spec.kind != TargetKind::kAps,
-                 "--target aps: the APS sets have no closed-form density relative to flat phase space to weigh events by");
-  if (spec.kind == TargetKind::kQqg) {
-    PHASEGEN_CHECK(f.msq > 0 || model.support_cut() > 0,
-                   "--msq: the q qbar g target needs its cut on s_ij/s (the model has none to default to)");
-    spec.msq = f.msq > 0 ? f.msq : model.support_cut();
-  }
-  spec.validate();
-  PHASEGEN_CHECK(spec.n_particles() == model.particles(), "--target ", f.target, ": N = ", spec.n_particles(),
-                 ", but the checkpoint's model makes N = ", model.particles(), " events");
-  PHASEGEN_CHECK(std::abs(spec.sqrt_s - model.sqrt_s()) <= 1e-12 * model.sqrt_s(), "--sqrt-s ", spec.sqrt_s,
-                 " GeV: the checkpoint's model makes events at sqrt_s = ", model.sqrt_s(), " GeV");
-  const double support = model.support_cut();
-  if (support > 0) {
-    PHASEGEN_CHECK(spec.kind == TargetKind::kQqg && spec.msq >= support * (1 - 1e-12), "--target ", f.target,
-                   spec.kind == TargetKind::kQqg ? detail::concat(" --msq ", spec.msq) : std::string(),
-                   ": the target has weight below s_ij/s = ", support,
-                   ", where the model (prior = dalitz, cut ", support, ") makes no events; the integral would miss it");
-  }
-  return spec;
-}
-
-// GeV^(2N - 4) of the phase-space volume times the unit of F.
-std::string integral_unit(const TargetSpec& spec) {
-  const std::int64_t power = 2 * spec.n_particles() - 4 + (spec.kind == TargetKind::kMuon ? 3 : 0);
-  return power == 0 ? std::string() : power == 1 ? std::string("GeV") : detail::concat("GeV^", power);
-}
 
 std::string row(const std::string& name, const WeightSummary& s) {
   return detail::concat("  ", name, std::string(std::max<std::size_t>(1, 22 - name.size()), ' '),
@@ -88,14 +50,12 @@ void run_integrate(const IntegrateFlags& f) {
   PHASEGEN_CHECK(f.batch >= 1, "--batch: expected a positive batch size, but got ", f.batch);
   PHASEGEN_CHECK(f.seed >= 0, "--seed: expected a seed >= 0, but got ", f.seed);
   PHASEGEN_CHECK(f.workers >= 0, "--workers: expected a worker count >= 0, but got ", f.workers);
-  PHASEGEN_CHECK(f.sqrt_s >= 0 && std::isfinite(f.sqrt_s), "--sqrt-s: expected a positive energy, but got ", f.sqrt_s);
-  PHASEGEN_CHECK(f.msq >= 0, "--msq: expected a cut 0 < msq < 1/3, but got ", f.msq);
-  target_from_name(f.target);  // an unknown name before the checkpoint is read
+  target_from_name(f.target.target);  // an unknown name before the checkpoint is read
   if (!f.out.empty()) check_writable_location(f.out);
   const Model model = Model::load(f.checkpoint, device_from_name(f.device));
   const std::string refusal = model.density_refusal();
   PHASEGEN_CHECK(refusal.empty(), "checkpoint '", f.checkpoint, "': ", refusal);
-  const TargetSpec spec = target_for(f, model);
+  const TargetSpec spec = f.target.resolve("--target", model);
   const double exact = target_integral(spec);
   const std::string unit = integral_unit(spec);
   const double volume = phase_space_volume(spec.n_particles(), spec.sqrt_s);
@@ -204,12 +164,8 @@ void add_integrate_command(CLI::App& app) {
       "The integral of a known target over phase space with a trained flow's exact event weights, beside flat phase "
       "space and the target generator's mapping");
   cmd->add_option("--checkpoint", f->checkpoint, "A flow model's checkpoint (kind = flow, lift = random)")->required();
-  cmd->add_option("-t,--target", f->target, "uniform, muon or qqg: the density the events are weighed by")->required();
-  cmd->add_option("--sqrt-s", f->sqrt_s, "Total energy in GeV (default: the checkpoint's; must equal it)");
-  cmd->add_option("-n,--particles", f->particles, "uniform: N (default: the checkpoint's; must equal it)");
-  cmd->add_option("--msq", f->msq, "qqg: the cut s_ij/s >= msq (default: the model's cut, if it has one)");
-  cmd->add_flag("--symmetrize", f->symmetrize, "qqg: the target averaged over the particle orders (for a model "
-                                                "trained on shuffled events)");
+  cmd->add_option("-t,--target", f->target.target, "uniform, muon or qqg: the density the events are weighed by")->required();
+  f->target.add_settings(cmd);
   cmd->add_option("-e,--events", f->events, "Events of the model, and of each baseline")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
   cmd->add_option("--batch", f->batch, "Events sampled together (sets the memory used)")->capture_default_str();

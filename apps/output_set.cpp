@@ -14,11 +14,20 @@ OutputSet::OutputSet(const std::vector<std::string>& paths, const WriterOptions&
   for (const auto& path : paths) writers_.push_back(open_event_writer(path, options));
 }
 
-void OutputSet::write(const at::Tensor& events) {
+void OutputSet::record_exactness(const at::Tensor& events) {
   worst_conservation_ =
       std::max(worst_conservation_, conservation_violation(events, sqrt_s_).max().item<double>());
   worst_mass_ = std::max(worst_mass_, mass_violation(events, sqrt_s_).max().item<double>());
+}
+
+void OutputSet::write(const at::Tensor& events) {
+  record_exactness(events);
   for (auto& w : writers_) w->write(events);
+}
+
+void OutputSet::write(const at::Tensor& events, const at::Tensor& weights) {
+  record_exactness(events);
+  for (auto& w : writers_) w->write(events, weights);
 }
 
 void OutputSet::add_run_attribute(const std::string& key, const std::string& value) {

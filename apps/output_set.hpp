@@ -19,6 +19,8 @@ class OutputSet {
  public:
   OutputSet(const std::vector<std::string>& paths, const WriterOptions& options);
   void write(const at::Tensor& events);
+  /// Events with their weights, for options with weights.
+  void write(const at::Tensor& events, const at::Tensor& weights);
   /// EventWriter::add_run_attribute on every file, before close().
   void add_run_attribute(const std::string& key, const std::string& value);
   void close();
@@ -28,6 +30,7 @@ class OutputSet {
   void print_written(std::ostream& out) const;
 
  private:
+  void record_exactness(const at::Tensor& events);
   std::vector<std::unique_ptr<EventWriter>> writers_;
   double sqrt_s_;
   double worst_conservation_ = 0.0;

@@ -8,10 +8,13 @@
 
 #include "cli_support.hpp"
 #include "commands.hpp"
+#include "target_flags.hpp"
 #include "output_set.hpp"
 #include "phasegen/core/error.hpp"
 #include "phasegen/io/event_io.hpp"
 #include "phasegen/models/model.hpp"
+#include "phasegen/models/weighted.hpp"
+#include "phasegen/physics/phasespace.hpp"
 #include "phasegen/training/train.hpp"
 
 namespace phasegen::cli {
@@ -35,6 +38,9 @@ struct SampleFlags {
   std::string device = "auto";
   int workers = 0;
   std::string shard;
+  TargetFlags weights;  // --weights TARGET and its settings
+  bool unweight = false;
+  std::int64_t first_pass = 0;
 };
 
 // "--shard i/n": shard i (1 <= i <= n) of n; "" is the whole run (1/1).
@@ -43,6 +49,72 @@ std::pair<std::int64_t, std::int64_t> parse_shard(const std::string& text) {
   const auto position = shard_position(text);
   PHASEGEN_CHECK(position, "--shard: expected i/n with 1 <= i <= n (shard i of n), but got '", text, "'");
   return *position;
+}
+
+// sample --weights: every event with its weight against the target, or unweighted (--unweight).
+void run_weighted_sample(const SampleFlags& f, const Model& model, const SampleOptions& options, WriterOptions wopts) {
+  const std::string refusal = model.density_refusal();
+  PHASEGEN_CHECK(refusal.empty(), "--weights: checkpoint '", f.checkpoint, "': ", refusal);
+  const TargetSpec target = f.weights.resolve("--weights", model);
+  for (const auto& path : f.outputs) check_writable_location(path);  // before sampling, not after it
+  const double volume = phase_space_volume(target.n_particles(), target.sqrt_s);
+  const auto start = Clock::now();
+  ProgressBar bar("sample", f.events, "events");
+  const WeightedSample ws = sample_weighted(
+      model, f.events, [&](const at::Tensor& events) { return target_density(target, events); }, volume, options,
+      WeightedSampleOptions().unweight(f.unweight).first_pass(f.first_pass), [&](std::int64_t kept) {
+        check_interrupt(detail::concat("interrupted after ", kept, " of ", f.events, " events (sample --weights); no output was written"));
+        bar.update(kept);
+      });
+  bar.finish();
+  const WeightSummary& s = ws.summary;
+  const std::string unit = integral_unit(target);
+  WeightInfo& info = wopts.weights;
+  info.mode = f.unweight ? WeightInfo::Mode::kUnweighted : WeightInfo::Mode::kWeighted;
+  info.name = target_name(target.kind);
+  info.cross_section = s.integral;
+  info.error = s.error;
+  info.max_weight = ws.weights.max().item<double>();
+  info.unit = unit;
+  auto& a = wopts.run.attributes;
+  a.push_back({"weights_target", target.description()});
+  a.push_back({"weights_drawn", std::to_string(ws.drawn)});
+  a.push_back({"weights_zero_dropped", std::to_string(ws.zero)});
+  a.push_back({"weights_ess_per_event", format_number(s.ess_fraction, 4)});
+  a.push_back({"weights_unweighting_efficiency", format_number(s.efficiency, 4)});
+  if (f.unweight) {
+    a.push_back({"unweight_first_pass", std::to_string(ws.first_pass)});
+    a.push_back({"unweight_max_weight", format_number(ws.max_weight * volume, 6)});
+    a.push_back({"unweight_acceptance", format_number(ws.acceptance, 4)});
+    a.push_back({"unweight_overweights", std::to_string(ws.overweights)});
+  }
+  OutputSet outputs(f.outputs, wopts);
+  outputs.write(ws.events, ws.weights);
+  outputs.close();
+  const std::string with_unit = unit.empty() ? std::string() : " " + unit;
+  std::cout << "phasegen sample: " << f.events << (f.unweight ? " unweighted" : " weighted") << " events from '"
+            << f.checkpoint << "' (step " << model.origin()->step << "), seed " << f.seed << ", weighed by "
+            << target.description() << "\n"
+            << "  cross section = " << format_number(s.integral, 6) << " +- " << format_number(s.error, 2) << with_unit
+            << "   (exact " << format_number(target_integral(target), 8) << "; from all " << ws.drawn << " draws)\n"
+            << "  model               " << model.description() << "\n"
+            << "  sampling            " << format_number(ws.seconds) << " s, " << model.sampler_description()
+            << " in float64 with exact step Jacobians\n"
+            << "  weights             ESS/n " << format_number(s.ess_fraction) << ", rel. sd " << format_number(s.relative_sd)
+            << ", unweighting efficiency mean/max " << format_number(s.efficiency) << "; " << ws.zero
+            << " draws of weight 0 (outside the target) not written\n";
+  if (f.unweight) {
+    std::cout << "  unweighting         w_max of a first pass of " << ws.first_pass << " events; accepted " << f.events
+              << " of " << ws.trials << " (efficiency " << format_number(ws.acceptance) << "), " << ws.overweights
+              << " over-weights kept with w / w_max > 1 (fraction " << format_number(static_cast<double>(ws.overweights) / static_cast<double>(f.events)) << ")\n";
+  } else {
+    std::cout << "  written weights     volume x w: their mean is the cross section (largest " << format_number(info.max_weight)
+              << with_unit << ")\n";
+  }
+  std::cout << "  sampler map         " << ws.nonpositive_events << " draws with a step of non-positive Jacobian determinant\n"
+            << "  total with output   " << format_number(seconds_since(start)) << " s\n";
+  print_exactness(std::cout, outputs);
+  outputs.print_written(std::cout);
 }
 
 void run_sample(const SampleFlags& f) {
@@ -61,6 +133,12 @@ void run_sample(const SampleFlags& f) {
   PHASEGEN_CHECK(f.trajectory_events >= 1, "--trajectory-events: expected >= 1, but got ", f.trajectory_events);
   if (trajectory) check_writable_location(f.trajectory_out);  // before sampling, not after it
   const auto [shard, shards] = parse_shard(f.shard);
+  const bool weighted = !f.weights.target.empty();
+  PHASEGEN_CHECK(!f.unweight || weighted, "--unweight needs --weights TARGET (the density to unweight against)");
+  PHASEGEN_CHECK(f.first_pass >= 0, "--first-pass: expected a number of events >= 0, but got ", f.first_pass);
+  PHASEGEN_CHECK(!weighted || !trajectory, "--weights: trajectories are not kept for weighted events (drop --trajectory-every)");
+  PHASEGEN_CHECK(!weighted || shards == 1, "--weights: a sharded run's cross sections are not combined by merge yet; sample the weighted events in one run");
+  if (weighted) target_from_name(f.weights.target);  // an unknown name before the checkpoint is read
   PHASEGEN_CHECK(f.events >= shards, "--events: the run's ", f.events, " events cannot fill ", shards,
                  " shards (--events is the whole run's)");
 
@@ -120,6 +198,10 @@ void run_sample(const SampleFlags& f) {
                                  {"events", std::to_string(f.events)},
                                  {"shard_events", std::to_string(events)},
                                  {"shard_seed", std::to_string(seed)}});
+  }
+  if (!f.weights.target.empty()) {
+    run_weighted_sample(f, model, options, std::move(wopts));
+    return;
   }
   OutputSet outputs(f.outputs, wopts);
   const auto start = Clock::now();
@@ -202,6 +284,14 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--shard", f->shard,
                   "i/n: shard i (1..n) of a run split over n jobs: its share of --events from its own random stream; "
                   "phasegen merge joins the shard files (write them as .hepmc3, .lhe or .pt)");
+  cmd->add_option("--weights", f->weights.target,
+                  "uniform, muon or qqg: write each event with its exact weight against this target (flow models); "
+                  "its settings as for data (--msq, --symmetrize, --sqrt-s, --particles)");
+  f->weights.add_settings(cmd);
+  cmd->add_flag("--unweight", f->unweight,
+                "With --weights: unit-weight events by accept / reject against the largest weight of a first pass "
+                "(over-weights keep w / w_max)");
+  cmd->add_option("--first-pass", f->first_pass, "--unweight: events of the first pass (default: as many as --events)");
   cmd->callback([f] { run_sample(*f); });
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# phasegen integrate end to end on tiny flows: the integral against the exact value, the JSON result,
-# the baselines, and bad input (one line, exit 2, no result file); Ctrl-C: exit 130, no file.
+# phasegen integrate and sample --weights end to end on tiny flows: the integral against the exact
+# value, the JSON result, the baselines, weighted and unweighted event files read back, and bad input
+# (one line, exit 2, no result file); Ctrl-C: exit 130, no file.
 set -uo pipefail
 : "${PHASEGEN:?set PHASEGEN to the phasegen executable}"
 work=$(mktemp -d)
@@ -107,6 +108,55 @@ CARD
 "$PHASEGEN" train --card "$work/langevin.toml" --workers 1 >/dev/null || fail "training a Langevin model"
 expect_failure "kind = langevin: its sampler is a stochastic process" --checkpoint "$work/langevin.ckpt" -t muon
 [[ $failures -eq 0 ]] || fail "$failures bad-input case(s)"
+
+# sample --weights: weighted events in every format, the cross section in each; --unweight: unit weights.
+"$PHASEGEN" sample --checkpoint "$work/muon.ckpt" --weights muon --events 3000 --seed 5 --workers 1 \
+  --out "$work/w.lhe" --out "$work/w.hepmc3" --out "$work/w.pt" >"$work/weighted.log" || fail "sample --weights"
+cat "$work/weighted.log"
+awk '/cross section = / { v = $4; e = $6; if ((v - 0.0514041852) > 4 * e || (0.0514041852 - v) > 4 * e) exit 1 }' "$work/weighted.log" ||
+  fail "weighted cross section more than 4 standard errors from the exact value"
+for f in w.lhe w.hepmc3 w.pt; do
+  "$PHASEGEN" inspect "$work/$f" >"$work/inspect.log" || fail "inspect $f"
+  grep -q "weights             weighted ('muon')" "$work/inspect.log" || fail "$f: no weights read back"
+  grep -q "cross section       0.05" "$work/inspect.log" || fail "$f: no cross section read back"
+done
+grep -q "    0    0    4    1" "$work/w.lhe" || fail "weighted LHE without IDWTUP 4"
+# compare reads the weights: the weighted events judged with them, the floor at their effective size.
+"$PHASEGEN" data --target muon --events 4000 --seed 9 --out "$work/truth.pt" >/dev/null || fail "truth set"
+"$PHASEGEN" compare "$work/truth.pt" "$work/w.hepmc3" --floor --observables E_1,E_3 >"$work/compare.log" || fail "compare weighted"
+cat "$work/compare.log"
+grep -q "note: the samples are weighted: figures with their weights, the floor at their effective size" "$work/compare.log" ||
+  fail "compare did not read the weights"
+grep -q "GenCrossSection" "$work/w.hepmc3" || fail "weighted HepMC3 without GenCrossSection"
+"$PHASEGEN" sample --checkpoint "$work/muon.ckpt" --weights muon --unweight --events 1000 --seed 5 --workers 1 \
+  --out "$work/u.lhe" >"$work/unweighted.log" || fail "sample --unweight"
+cat "$work/unweighted.log"
+grep -q "unweighting         w_max of a first pass of 1000 events; accepted 1000 of" "$work/unweighted.log" || fail "no unweighting line"
+grep -q "    0    0    3    1" "$work/u.lhe" || fail "unweighted LHE without IDWTUP 3"
+"$PHASEGEN" inspect "$work/u.lhe" | grep -q "weights             unweighted" || fail "unweighted file not read back as such"
+expect_sample_failure() {  # expect_sample_failure PATTERN ARGS...: exit 2, one line, no event file
+  local pattern=$1 code lines
+  shift
+  "$PHASEGEN" sample "$@" --events 20 --workers 1 --out "$work/bad.lhe" >/dev/null 2>"$work/err" </dev/null
+  code=$?
+  lines=$(wc -l <"$work/err")
+  if [[ $code -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$pattern" "$work/err" || [[ -e "$work/bad.lhe" ]]; then
+    echo "FAIL: sample $* -> exit $code, $lines stderr line(s)"
+    sed 's/^/    stderr: /' "$work/err"
+    failures=$((failures + 1))
+  else
+    echo "ok:   sample $* -> $(cat "$work/err")"
+  fi
+  rm -f "$work/bad.lhe"
+}
+expect_sample_failure "--unweight needs --weights TARGET" --checkpoint "$work/muon.ckpt" --unweight
+expect_sample_failure "--weights: checkpoint '$work/langevin.ckpt': kind = langevin" --checkpoint "$work/langevin.ckpt" --weights muon
+expect_sample_failure "--weights aps: the APS sets have no closed-form density" --checkpoint "$work/muon.ckpt" --weights aps
+expect_sample_failure "unknown target 'higgs'" --checkpoint "$work/muon.ckpt" --weights higgs
+expect_sample_failure "--weights: trajectories are not kept" --checkpoint "$work/muon.ckpt" --weights muon \
+  --trajectory-every 2 --trajectory-out "$work/t.pt"
+expect_sample_failure "--weights uniform: N = 4" --checkpoint "$work/muon.ckpt" --weights uniform -n 4
+[[ $failures -eq 0 ]] || fail "$failures bad-input case(s) of sample --weights"
 
 # Ctrl-C during the run: exit 130, no result file.
 "$PHASEGEN" integrate --checkpoint "$work/muon.ckpt" -t muon --events 2000000 --batch 2000 --workers 1 \

@@ -4,6 +4,7 @@
 
 #include "phasegen/physics/phasespace.hpp"
 #include "phasegen/physics/targets.hpp"
+#include "phasegen/physics/observables.hpp"
 #include "test_util.hpp"
 
 namespace phasegen {
@@ -16,6 +17,17 @@ TEST(RocAuc, CountsOrderedPairsAndHalfTies) {
   EXPECT_DOUBLE_EQ(roc_auc(at::tensor({1.0, 1.0, 1.0, 1.0}), labels), 0.5);
   EXPECT_DOUBLE_EQ(roc_auc(at::tensor({0.0, 0.5, 0.5, 1.0}), labels), 0.875);
   EXPECT_ERROR_CONTAINS(roc_auc(at::tensor({0.0, 1.0}), at::tensor({1, 1}, at::kLong)), "both labels");
+}
+
+TEST(RocAuc, WeightsCountAsRepeatedScores) {
+  const at::Tensor scores = at::tensor({0.1, 0.4, 0.35, 0.8, 0.4}, at::kDouble);
+  const at::Tensor labels = at::tensor({0, 0, 1, 1, 1}, at::kLong);
+  EXPECT_NEAR(roc_auc(scores, labels, at::ones({5}, at::kDouble)), roc_auc(scores, labels), 1e-15);
+  // Weights (1, 2, 1, 3, 2) as the scores repeated that often.
+  const at::Tensor weights = at::tensor({1.0, 2.0, 1.0, 3.0, 2.0}, at::kDouble);
+  const at::Tensor repeated_scores = at::tensor({0.1, 0.4, 0.4, 0.35, 0.8, 0.8, 0.8, 0.4, 0.4}, at::kDouble);
+  const at::Tensor repeated_labels = at::tensor({0, 0, 0, 1, 1, 1, 1, 1, 1}, at::kLong);
+  EXPECT_NEAR(roc_auc(scores, labels, weights), roc_auc(repeated_scores, repeated_labels), 1e-15);
 }
 
 TEST(ClassifierFeatures, MomentaLogPairInvariantsAndSortedEnergies) {
@@ -61,6 +73,38 @@ TEST(ClassifierTest, SeparatesMuonDecayFromFlatPhaseSpace) {
   EXPECT_GT(r.auc - 0.5, 5.0 * r.auc_error);
   EXPECT_ERROR_CONTAINS(classifier_test(a.narrow(0, 0, 10), b, 1.0, o), "at least 20 events");
   EXPECT_ERROR_CONTAINS(classifier_test(a, sample_uniform_phase_space(50, 4, 1.0, gen), 1.0, o), "of one N");
+}
+
+// Flat phase space weighted by the muon density is muon decay: evaluate judges it with its weights
+// (at its floors, the classifier at 0.5), the floors at its effective size; unweighted it is far off.
+TEST(Evaluate, WeightedSetsAreJudgedWithTheirWeights) {
+  at::Generator gen = make_generator(8);
+  TargetSpec muon;
+  muon.kind = TargetKind::kMuon;
+  const at::Tensor truth = EventGenerator(muon).generate(8000, gen);
+  const at::Tensor flat = sample_uniform_phase_space(6000, 3, muon.sqrt_s, gen);
+  JudgedEvents weighted("reweighted", flat);
+  weighted.weights = target_density(muon, flat);
+  const EvalOptions o = EvalOptions().observables({"E_1", "E_3", "u1", "u2"}).bins(20).classifier_options(ClassifierOptions().steps(400));
+  const EvalResult r = evaluate(truth, muon.sqrt_s, {weighted, {"flat", flat}}, o);
+  const SetResult& w = r.sets[0];
+  const SetResult& u = r.sets[1];
+  EXPECT_TRUE(w.weighted);
+  EXPECT_FALSE(u.weighted);
+  EXPECT_EQ(u.effective_events, 6000);
+  EXPECT_NEAR(static_cast<double>(w.effective_events), effective_size(weighted.weights), 0.5);
+  EXPECT_LT(w.effective_events, 6000);
+  for (std::size_t j = 0; j < w.observables.size(); ++j) {
+    EXPECT_GT(w.observables[j].model.ks.p_value, 1e-4) << w.observables[j].name;
+    EXPECT_LT(u.observables[j].model.ks.p_value, 1e-4) << u.observables[j].name;
+    // The floor of the weighted set is that of its effective size.
+    const at::Tensor values = named_observables(3, o.observables())[j].compute(truth, muon.sqrt_s);
+    EXPECT_EQ(w.observables[j].floor.ks.statistic, truth_floor(values, w.effective_events, 20).ks.statistic);
+  }
+  EXPECT_LT(std::abs(w.classifier->auc - 0.5), 5 * w.classifier->auc_error + 0.01) << w.classifier->auc;
+  EXPECT_GT(u.classifier->auc - 0.5, 5 * u.classifier->auc_error);
+  EXPECT_NE(eval_table(r, w).find("weighted: effective size"), std::string::npos);
+  EXPECT_NE(eval_json(r, "truth.pt", {}).find("\"weighted\": true"), std::string::npos);
 }
 
 // The floor is one definition: m truth values (the last m, at most half) against the other n - m.

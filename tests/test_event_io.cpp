@@ -126,6 +126,81 @@ TEST_F(EventIoTest, EveryFormatRoundTripsEventsAndRunInfo) {
   EXPECT_EQ(listing(), (std::vector<std::string>{"e.hepmc", "e.hepmc3", "e.lhe", "e.pt"}));
 }
 
+// Weighted and unweighted files: the weights and the cross section come back from every format;
+// writes that do not match how the file was opened are refused.
+TEST_F(EventIoTest, WeightsAndTheCrossSectionRoundTripInEveryFormat) {
+  at::Tensor p = sample(201, 3, 10.0);
+  at::Generator gen = make_generator(4);
+  const at::Tensor w = at::rand({201}, gen, at::kDouble) * 7.5;
+  for (const auto mode : {WeightInfo::Mode::kWeighted, WeightInfo::Mode::kUnweighted}) {
+    for (const std::string name : {"w.pt", "w.hepmc3", "w.lhe"}) {
+      WriterOptions o = options(3, 10.0);
+      o.weights.mode = mode;
+      o.weights.name = "qqg";
+      o.weights.cross_section = 182.43675003;
+      o.weights.error = 0.25;
+      o.weights.max_weight = w.max().item<double>();
+      o.weights.unit = "GeV^2";
+      auto writer = open_event_writer(path(name), o);
+      writer->write(p.narrow(0, 0, 100), w.narrow(0, 0, 100));
+      writer->write(p.narrow(0, 100, 101), w.narrow(0, 100, 101));
+      EXPECT_ERROR_CONTAINS(writer->write(p.narrow(0, 0, 3)), "expected a weight with every event");
+      EXPECT_ERROR_CONTAINS(writer->write(p.narrow(0, 0, 3), -w.narrow(0, 0, 3) - 1.0), "expected finite weights >= 0");
+      EXPECT_ERROR_CONTAINS(writer->write(p.narrow(0, 0, 3), w.narrow(0, 0, 2)), "expected one weight per event");
+      writer->close();
+      const EventSet back = read_events(path(name));
+      ASSERT_TRUE(back.weights.defined()) << name;
+      EXPECT_EQ(max_abs(back.momenta - p), 0.0) << name;
+      EXPECT_EQ(max_abs(back.weights - w), 0.0) << name;  // 17 digits
+      EXPECT_EQ(back.weight_info.mode, mode) << name;
+      EXPECT_EQ(back.weight_info.name, "qqg") << name;
+      EXPECT_EQ(back.weight_info.cross_section, 182.43675003) << name;
+      EXPECT_EQ(back.weight_info.error, 0.25) << name;
+      EXPECT_EQ(back.weight_info.unit, "GeV^2") << name;
+      EXPECT_EQ(back.weight_info.max_weight, w.max().item<double>()) << name;
+    }
+    const std::string lhe = read_text(path("w.lhe"));
+    EXPECT_NE(lhe.find(mode == WeightInfo::Mode::kWeighted ? "    0    0    4    1" : "    0    0    3    1"),
+              std::string::npos) << "IDWTUP";
+    const std::string init = lhe.substr(lhe.find("<init>"), lhe.find("</init>") - lhe.find("<init>"));
+    EXPECT_NE(init.find("\n 182.43675003"), std::string::npos) << "XSECUP in <init>: " << init;
+    EXPECT_NE(init.find(" 0.25 "), std::string::npos) << "XERRUP in <init>: " << init;
+    EXPECT_NE(read_text(path("w.hepmc3")).find("GenCrossSection 1.82436750e+02 2.50000000e-01"), std::string::npos);
+  }
+  // A file opened without weights takes none, and reads back without them.
+  auto plain = open_event_writer(path("plain.lhe"), options(3, 10.0));
+  EXPECT_ERROR_CONTAINS(plain->write(p, w), "weights given for a file opened without them");
+  plain->write(p);
+  plain->close();
+  EXPECT_FALSE(read_events(path("plain.lhe")).weights.defined());
+  // Another generator's weighted LHE file (IDWTUP 4, no phasegen header): XWGTUP and XSECUP in pb.
+  std::string foreign = read_text(path("plain.lhe"));
+  foreign = replace_once(foreign, "    0    0    3    1", "    0    0    4    1");
+  foreign = replace_once(foreign, "<phasegen>", "<other>");
+  foreign = replace_once(foreign, "</phasegen>", "</other>");
+  const auto init = foreign.find("</init>");
+  const auto line_end = foreign.rfind('\n', init - 1);
+  const auto line_start = foreign.rfind('\n', line_end - 1) + 1;
+  foreign.replace(line_start, line_end - line_start, " 12.5 0.5 3 1");
+  const auto first_event = foreign.find("<event>\n") + 8;
+  const auto head_end = foreign.find('\n', first_event);
+  std::istringstream head(foreign.substr(first_event, head_end - first_event));
+  std::string nup, idprup, xwgtup, scalup, aqedup, aqcdup;
+  head >> nup >> idprup >> xwgtup >> scalup >> aqedup >> aqcdup;
+  foreign.replace(first_event, head_end - first_event, nup + " " + idprup + " 2.5 " + scalup + " " + aqedup + " " + aqcdup);
+  write_text(path("foreign.lhe"), foreign);
+  const EventSet other = read_events(path("foreign.lhe"));
+  ASSERT_TRUE(other.weights.defined());
+  EXPECT_EQ(other.weights[0].item<double>(), 2.5);
+  EXPECT_EQ(other.weights[1].item<double>(), 1.0);
+  EXPECT_EQ(other.weight_info.mode, WeightInfo::Mode::kWeighted);
+  EXPECT_EQ(other.weight_info.cross_section, 12.5);
+  EXPECT_EQ(other.weight_info.unit, "pb");
+  // A negative weight is refused with its event.
+  write_text(path("negative.lhe"), replace_once(foreign, " 2.5 ", " -2.5 "));
+  EXPECT_ERROR_CONTAINS(read_events(path("negative.lhe")), "event 1: expected a finite weight >= 0, but got -2.5");
+}
+
 TEST_F(EventIoTest, PtFilesOpenInPythonTorchLoad) {
   const std::string python = PHASEGEN_PYTHON;
   if (std::system((python + " -c 'import torch' >/dev/null 2>&1").c_str()) != 0) {

@@ -92,6 +92,38 @@ TEST(Chi2, TwoSampleTestAcceptsTwinsAndRejectsDifferences) {
   EXPECT_ERROR_CONTAINS(chi2_test(a, b, 1), "expected at least 2 bins");
 }
 
+// Weighted samples: unit weights give the unweighted figures; U(0, 1) reweighted by w = 2x is the
+// law of density 2x (x = sqrt(u)) for KS, W1 and chi2, and unweighted it is not.
+TEST(WeightedSamples, ReweightedUniformMatchesItsTargetLaw) {
+  at::Generator gen = make_generator(31);
+  const at::Tensor u = at::rand({20000}, gen, at::kDouble);
+  const at::Tensor target = at::sqrt(at::rand({20000}, gen, at::kDouble));
+  const at::Tensor ones = at::ones({20000}, at::kDouble);
+  EXPECT_EQ(ks_test(target, u, ones).statistic, ks_test(target, u).statistic);
+  EXPECT_NEAR(wasserstein1(target, u, ones), wasserstein1(target, u), 1e-15);
+  EXPECT_NEAR(effective_size(ones), 20000.0, 1e-9);
+  const at::Tensor w = 2.0 * u;
+  EXPECT_NEAR(effective_size(w), 20000.0 * 0.75, 300.0);  // (E w)^2 / E w^2 = 1 / (4/3)
+  EXPECT_GT(ks_test(target, u, w).p_value, 1e-3);
+  EXPECT_LT(ks_test(target, u).p_value, 1e-6);
+  EXPECT_LT(wasserstein1(target, u, w), 0.01);
+  EXPECT_GT(wasserstein1(target, u), 0.05);  // 2/3 - 1/2 in means
+  const Chi2Result weighted = chi2_test(target, u, 20, w);
+  EXPECT_EQ(weighted.ndf, 19);
+  EXPECT_GT(weighted.p_value, 1e-3);
+  EXPECT_LT(chi2_test(target, u, 20, ones).p_value, 1e-6);
+  // Integer weights count as repeated values.
+  const at::Tensor small = at::tensor({0.1, 0.5, 0.9}, at::kDouble);
+  const at::Tensor repeated = at::tensor({0.1, 0.5, 0.5, 0.9, 0.9, 0.9}, at::kDouble);
+  const at::Tensor reference = at::rand({500}, gen, at::kDouble);
+  EXPECT_NEAR(ks_test(reference, small, at::tensor({1.0, 2.0, 3.0}, at::kDouble)).statistic,
+              ks_test(reference, repeated).statistic, 1e-15);
+  EXPECT_NEAR(wasserstein1(reference, small, at::tensor({1.0, 2.0, 3.0}, at::kDouble)), wasserstein1(reference, repeated),
+              1e-15);
+  EXPECT_ERROR_CONTAINS(ks_test(reference, small, at::tensor({1.0, -2.0, 3.0}, at::kDouble)), "expected finite weights >= 0");
+  EXPECT_ERROR_CONTAINS(wasserstein1(reference, small, at::ones({2}, at::kDouble)), "expected one weight per value");
+}
+
 TEST(Assignment, MatchesBruteForceOnSmallMatrices) {
   at::Generator gen = make_generator(21);
   for (std::int64_t n = 1; n <= 7; ++n) {

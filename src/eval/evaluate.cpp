@@ -23,6 +23,11 @@ Distances distances(const at::Tensor& truth, const at::Tensor& samples, int bins
   return {wasserstein1(truth, samples), ks_test(truth, samples), chi2_test(truth, samples, bins)};
 }
 
+Distances distances(const at::Tensor& truth, const at::Tensor& samples, int bins, const at::Tensor& weights) {
+  if (!weights.defined()) return distances(truth, samples, bins);
+  return {wasserstein1(truth, samples, weights), ks_test(truth, samples, weights), chi2_test(truth, samples, bins, weights)};
+}
+
 at::Tensor classifier_features(const at::Tensor& p, double sqrt_s) {
   PHASEGEN_CHECK(p.dim() == 3 && p.size(2) == 4, "classifier: expected events [batch, N, 4], but got ", p.sizes());
   const at::Tensor x = p.to(at::kDouble) / sqrt_s;
@@ -31,33 +36,40 @@ at::Tensor classifier_features(const at::Tensor& p, double sqrt_s) {
 }
 
 double roc_auc(const at::Tensor& scores, const at::Tensor& labels) {
+  return roc_auc(scores, labels, at::ones({scores.numel()}, at::kDouble));
+}
+
+double roc_auc(const at::Tensor& scores, const at::Tensor& labels, const at::Tensor& weights) {
   const at::Tensor s = scores.to(at::kCPU, at::kDouble).contiguous();
   const at::Tensor l = labels.to(at::kCPU, at::kLong).contiguous();
-  PHASEGEN_CHECK(s.dim() == 1 && l.sizes() == s.sizes(), "roc_auc: expected scores and labels of one length");
+  const at::Tensor w = weights.to(at::kCPU, at::kDouble).contiguous();
+  PHASEGEN_CHECK(s.dim() == 1 && l.sizes() == s.sizes() && w.sizes() == s.sizes(),
+                 "roc_auc: expected scores, labels and weights of one length");
   const std::int64_t n = s.size(0);
   const double* x = s.data_ptr<double>();
   const std::int64_t* y = l.data_ptr<std::int64_t>();
+  const double* v = w.data_ptr<double>();
   std::vector<std::int64_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
   std::sort(idx.begin(), idx.end(), [&](std::int64_t i, std::int64_t j) { return x[i] < x[j]; });
-  double rank_sum = 0;
-  std::int64_t positives = 0;
+  // Through the scores in increasing order: each positive beats the negative weight below it, and
+  // ties with the negatives of its own score count half.
+  double below = 0, wins = 0, positives = 0, negatives = 0;
   for (std::int64_t start = 0; start < n;) {
     std::int64_t end = start;
-    while (end < n && x[idx[end]] == x[idx[start]]) ++end;
-    const double rank = 0.5 * static_cast<double>(start + 1 + end);  // mean of ranks start+1..end
-    for (std::int64_t k = start; k < end; ++k) {
-      if (y[idx[k]] == 1) {
-        rank_sum += rank;
-        ++positives;
-      }
+    double pos = 0, neg = 0;
+    while (end < n && x[idx[end]] == x[idx[start]]) {
+      (y[idx[end]] == 1 ? pos : neg) += v[idx[end]];
+      ++end;
     }
+    wins += pos * (below + 0.5 * neg);
+    below += neg;
+    positives += pos;
+    negatives += neg;
     start = end;
   }
-  const std::int64_t negatives = n - positives;
   PHASEGEN_CHECK(positives > 0 && negatives > 0, "roc_auc: expected both labels among the scores");
-  const double np = static_cast<double>(positives), nn = static_cast<double>(negatives);
-  return (rank_sum - np * (np + 1) / 2) / (np * nn);
+  return wins / (positives * negatives);
 }
 
 namespace {
@@ -91,18 +103,31 @@ struct Classifier {
 }  // namespace
 
 ClassifierResult classifier_test(const at::Tensor& a, const at::Tensor& b, double sqrt_s,
-                                 const ClassifierOptions& options) {
+                                 const ClassifierOptions& options, const at::Tensor& b_weights) {
   PHASEGEN_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(1) == b.size(1),
                  "classifier: expected two event sets of one N, but got ", a.sizes(), " and ", b.sizes());
+  PHASEGEN_CHECK(!b_weights.defined() || (b_weights.dim() == 1 && b_weights.size(0) == b.size(0)),
+                 "classifier: expected one weight per event of the second set");
   const std::int64_t n = std::min({a.size(0), b.size(0), options.max_events()});
   PHASEGEN_CHECK(n >= 20, "classifier: expected at least 20 events per set, but got ", n);
   at::Generator gen = make_generator(options.seed());
-  auto pick = [&](const at::Tensor& events) {
-    return classifier_features(events.index_select(0, at::randperm(events.size(0), gen, at::kLong).narrow(0, 0, n)),
-                               sqrt_s);
+  at::Tensor wb;  // the weights of the picked b events
+  auto pick = [&](const at::Tensor& events, const at::Tensor& weights) {
+    const at::Tensor rows = at::randperm(events.size(0), gen, at::kLong).narrow(0, 0, n);
+    if (weights.defined()) wb = weights.to(at::kCPU, at::kDouble).index_select(0, rows);
+    return classifier_features(events.index_select(0, rows), sqrt_s);
   };
-  const at::Tensor fa = pick(a), fb = pick(b);
+  const at::Tensor fa = pick(a, {}), fb = pick(b, b_weights);
   const std::int64_t train = n / 2;
+  // Per-row weights: 1 for a and for unweighted b; b's weights scaled to mean 1 over its training half.
+  at::Tensor row_weights = at::ones({2 * n}, at::kDouble);
+  if (wb.defined()) {
+    const double mean = wb.narrow(0, 0, train).mean().item<double>();
+    PHASEGEN_CHECK(mean > 0, "classifier: the weights of the second set's training half are all 0");
+    row_weights.narrow(0, n, n).copy_(wb / mean);
+  }
+  const at::Tensor w_train = at::cat({row_weights.narrow(0, 0, train), row_weights.narrow(0, n, train)}).to(at::kFloat);
+  const at::Tensor w_test = at::cat({row_weights.narrow(0, train, n - train), row_weights.narrow(0, n + train, n - train)});
   at::Tensor x_train = at::cat({fa.narrow(0, 0, train), fb.narrow(0, 0, train)});
   at::Tensor x_test = at::cat({fa.narrow(0, train, n - train), fb.narrow(0, train, n - train)});
   const at::Tensor y_train = at::cat({at::zeros({train}), at::ones({train})});
@@ -118,7 +143,8 @@ ClassifierResult classifier_test(const at::Tensor& a, const at::Tensor& b, doubl
   for (std::int64_t step = 0; step < options.steps(); ++step) {
     const at::Tensor rows = at::randint(0, 2 * train, {batch}, gen, at::kLong);
     const at::Tensor loss = at::binary_cross_entropy_with_logits(net.forward(x_train.index_select(0, rows)),
-                                                                 y_train.index_select(0, rows));
+                                                                 y_train.index_select(0, rows),
+                                                                 w_train.index_select(0, rows));
     optimiser.zero_grad();
     loss.backward();
     optimiser.step();
@@ -128,13 +154,13 @@ ClassifierResult classifier_test(const at::Tensor& a, const at::Tensor& b, doubl
     at::NoGradGuard no_grad;
     scores = net.forward(x_test);
   }
-  ClassifierResult result{roc_auc(scores, y_test), 0.0, n};
+  ClassifierResult result{roc_auc(scores, y_test, w_test), 0.0, n};
   // Bootstrap: resample each class's test events with replacement.
   const std::int64_t m = n - train;
   double sum = 0, sum2 = 0;
   for (std::int64_t r = 0; r < options.bootstrap(); ++r) {
     const at::Tensor rows = at::cat({at::randint(0, m, {m}, gen, at::kLong), at::randint(m, 2 * m, {m}, gen, at::kLong)});
-    const double auc = roc_auc(scores.index_select(0, rows), y_test.index_select(0, rows));
+    const double auc = roc_auc(scores.index_select(0, rows), y_test.index_select(0, rows), w_test.index_select(0, rows));
     sum += auc;
     sum2 += auc * auc;
   }
@@ -183,6 +209,7 @@ JudgedEvents read_judged(const std::string& path, const EventSet& truth, const s
   PHASEGEN_CHECK(std::abs(events.sqrt_s / truth.sqrt_s - 1.0) < 1e-6, "'", path, "' has sqrt_s = ",
                  events.sqrt_s, " GeV, but the truth '", truth_path, "' has sqrt_s = ", truth.sqrt_s, " GeV");
   set.events = events.momenta;
+  set.weights = events.weights;
   return set;
 }
 
@@ -220,10 +247,17 @@ EvalResult evaluate(const at::Tensor& truth, double sqrt_s, const std::vector<Ju
     r.path = set.path;
     r.events = p.size(0);
     r.conserving = set.conserving;
+    r.weighted = set.weights.defined();
+    if (r.weighted) {
+      PHASEGEN_CHECK(set.weights.dim() == 1 && set.weights.size(0) == p.size(0), "eval: '", set.label,
+                     "' has ", set.weights.numel(), " weights for ", p.size(0), " events");
+      PHASEGEN_CHECK(set.weights.sum().item<double>() > 0, "eval: '", set.label, "': every weight is 0");
+    }
+    r.effective_events = r.weighted ? std::max<std::int64_t>(2, std::llround(effective_size(set.weights))) : r.events;
     for (std::size_t j = 0; j < observables.size(); ++j) {
       const ObservableResult o{observables[j].name, observables[j].unit,
-                               distances(truth_values[j], observables[j].compute(p, sqrt_s), options.bins()),
-                               truth_floor(truth_values[j], r.events, options.bins())};
+                               distances(truth_values[j], observables[j].compute(p, sqrt_s), options.bins(), set.weights),
+                               truth_floor(truth_values[j], r.effective_events, options.bins())};
       if (o.name == "u1") r.ks_u1 = o.model.ks.statistic;
       if (o.name == "u2") r.ks_u2 = o.model.ks.statistic;
       r.observables.push_back(o);
@@ -231,7 +265,7 @@ EvalResult evaluate(const at::Tensor& truth, double sqrt_s, const std::vector<Ju
     if (r.ks_u1 && r.ks_u2) r.rosenblatt_ks = std::max(*r.ks_u1, *r.ks_u2);
     if (options.classifier()) {
       if (on_progress) on_progress("classifier, truth vs " + set.label);
-      r.classifier = classifier_test(truth_a, p, sqrt_s, options.classifier_options());
+      r.classifier = classifier_test(truth_a, p, sqrt_s, options.classifier_options(), set.weights);
     }
     r.conservation = conservation_of(p, sqrt_s);
     result.sets.push_back(std::move(r));
@@ -261,8 +295,11 @@ std::string row(const Distances& d) { return format("%9.3g %7.4f %8.3f", d.w1, d
 }  // namespace
 
 std::string eval_table(const EvalResult& result, const SetResult& set) {
-  std::string out = format("\nsamples '%s' (%s): %lld events%s\n", set.path.c_str(), set.label.c_str(),
+  std::string out = format("\nsamples '%s' (%s): %lld events%s%s\n", set.path.c_str(), set.label.c_str(),
                            static_cast<long long>(set.events),
+                           set.weighted ? format(", weighted: effective size %lld, the floors at that size",
+                                                 static_cast<long long>(set.effective_events)).c_str()
+                                        : "",
                            set.conserving ? "" : "; they violate energy-momentum conservation (read at the truth's sqrt_s)");
   out += format("%-14s %9s %7s %8s | floor: %9s %7s %8s\n", "observable", "W1", "KS D", "chi2/ndf", "W1", "KS D",
                 "chi2/ndf");
@@ -336,6 +373,8 @@ std::string eval_json(const EvalResult& result, const std::string& truth_path, c
     std::vector<std::pair<std::string, std::string>> members = {{"label", json_string(set.label)},
                                                                 {"path", json_string(set.path)},
                                                                 {"events", std::to_string(set.events)},
+                                                                {"weighted", set.weighted ? "true" : "false"},
+                                                                {"effective_events", std::to_string(set.effective_events)},
                                                                 {"conserving", set.conserving ? "true" : "false"},
                                                                 {"observables", json_object(observables, 6)}};
     if (set.classifier) members.emplace_back("classifier", json_classifier(*set.classifier, 6));

@@ -1,6 +1,7 @@
 #include "phasegen/eval/stats.hpp"
 
 #include <cfloat>
+#include <utility>
 #include <cmath>
 #include <vector>
 
@@ -115,6 +116,82 @@ double wasserstein1(const at::Tensor& a, const at::Tensor& b) {
   at::Tensor fa = at::searchsorted(xa, left, false, true).to(at::kDouble) / static_cast<double>(xa.numel());
   at::Tensor fb = at::searchsorted(xb, left, false, true).to(at::kDouble) / static_cast<double>(xb.numel());
   return ((fa - fb).abs() * widths).sum().item<double>();
+}
+
+namespace {
+
+// A weighted sample sorted, with the cumulative share of its weight at each value: (x, F(x)).
+std::pair<at::Tensor, at::Tensor> weighted_ecdf(const at::Tensor& b, const at::Tensor& weights, const char* what) {
+  PHASEGEN_CHECK(weights.dim() == 1 && weights.numel() == b.numel(), what, ": expected one weight per value, but got ",
+                 weights.sizes(), " for ", b.sizes());
+  const at::Tensor w = weights.detach().to(at::kCPU, at::kDouble);
+  PHASEGEN_CHECK((at::isfinite(w) & (w >= 0)).all().item<bool>() && w.sum().item<double>() > 0, what,
+                 ": expected finite weights >= 0, not all 0");
+  auto [x, order] = b.detach().to(at::kCPU, at::kDouble).sort();
+  const at::Tensor cumulative = w.index_select(0, order).cumsum(0);
+  return {x, cumulative / cumulative[-1]};
+}
+
+// The weighted CDF (x, F) at `points`: the share of weight at values <= each point.
+at::Tensor weighted_cdf_at(const std::pair<at::Tensor, at::Tensor>& ecdf, const at::Tensor& points) {
+  const at::Tensor index = at::searchsorted(ecdf.first, points, false, /*right=*/true);
+  const at::Tensor padded = at::cat({at::zeros({1}, at::kDouble), ecdf.second});
+  return padded.index_select(0, index);
+}
+
+double chi2_p_value(double chi2, int ndf) {
+  return ndf > 0 ? at::special_gammaincc(at::full({1}, ndf / 2.0, at::kDouble), at::full({1}, chi2 / 2.0, at::kDouble))
+                       .item<double>()
+                 : 1.0;
+}
+
+}  // namespace
+
+double effective_size(const at::Tensor& weights) {
+  const at::Tensor w = weights.detach().to(at::kCPU, at::kDouble);
+  const double sum = w.sum().item<double>(), squares = w.pow(2).sum().item<double>();
+  return squares > 0 ? sum * sum / squares : 0.0;
+}
+
+KsResult ks_test(const at::Tensor& a, const at::Tensor& b, const at::Tensor& b_weights) {
+  at::Tensor xa = sorted_cpu(a, "ks_test");
+  const auto eb = weighted_ecdf(b, b_weights, "ks_test");
+  const double na = static_cast<double>(xa.numel()), nb = effective_size(b_weights);
+  at::Tensor all = at::cat({xa, eb.first});
+  at::Tensor fa = at::searchsorted(xa, all, false, /*right=*/true).to(at::kDouble) / na;
+  const double d = (fa - weighted_cdf_at(eb, all)).abs().max().item<double>();
+  return make_result(d, na * nb / (na + nb));
+}
+
+double wasserstein1(const at::Tensor& a, const at::Tensor& b, const at::Tensor& b_weights) {
+  at::Tensor xa = sorted_cpu(a, "wasserstein1");
+  const auto eb = weighted_ecdf(b, b_weights, "wasserstein1");
+  at::Tensor all = std::get<0>(at::cat({xa, eb.first}).sort());
+  at::Tensor left = all.narrow(0, 0, all.numel() - 1);
+  at::Tensor widths = all.narrow(0, 1, all.numel() - 1) - left;
+  at::Tensor fa = at::searchsorted(xa, left, false, true).to(at::kDouble) / static_cast<double>(xa.numel());
+  return ((fa - weighted_cdf_at(eb, left)).abs() * widths).sum().item<double>();
+}
+
+Chi2Result chi2_test(const at::Tensor& a, const at::Tensor& b, int bins, const at::Tensor& b_weights) {
+  PHASEGEN_CHECK(bins >= 2, "chi2_test: expected at least 2 bins, but got ", bins);
+  at::Tensor xa = sorted_cpu(a, "chi2_test");
+  PHASEGEN_CHECK(b_weights.dim() == 1 && b_weights.numel() == b.numel(), "chi2_test: expected one weight per value");
+  const at::Tensor xb = b.detach().to(at::kCPU, at::kDouble), w = b_weights.detach().to(at::kCPU, at::kDouble);
+  at::Tensor levels = at::arange(1, bins, at::kDouble) / bins;
+  at::Tensor edges = std::get<0>(at::unique_consecutive(at::quantile(xa, levels)));
+  const std::int64_t cells = edges.numel() + 1;
+  at::Tensor n = at::bincount(at::bucketize(xa, edges, false, true), {}, cells).to(at::kDouble);
+  const at::Tensor idx = at::bucketize(xb, edges, false, true);
+  at::Tensor m = at::bincount(idx, w, cells).to(at::kDouble);
+  at::Tensor s = at::bincount(idx, w.pow(2), cells).to(at::kDouble);
+  const double nn = static_cast<double>(xa.numel()), ww = w.sum().item<double>();
+  PHASEGEN_CHECK(ww > 0, "chi2_test: expected weights not all 0");
+  at::Tensor filled = (n + m) > 0;
+  at::Tensor denominator = (ww * ww * n + nn * nn * s).clamp_min(1e-300);
+  const double chi2 = ((ww * n - nn * m).pow(2) / denominator).masked_select(filled).sum().item<double>();
+  const int ndf = static_cast<int>(filled.sum().item<std::int64_t>()) - 1;
+  return {chi2, ndf, chi2_p_value(chi2, ndf)};
 }
 
 Chi2Result chi2_test(const at::Tensor& a, const at::Tensor& b, int bins) {

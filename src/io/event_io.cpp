@@ -91,16 +91,33 @@ RunInfo make_run_info(std::string description) {
   return run;
 }
 
+const char* weight_mode_name(WeightInfo::Mode mode) {
+  switch (mode) {
+    case WeightInfo::Mode::kNone: return "none";
+    case WeightInfo::Mode::kWeighted: return "weighted";
+    case WeightInfo::Mode::kUnweighted: return "unweighted";
+  }
+  return "none";
+}
+
 std::unique_ptr<EventWriter> open_event_writer(const std::string& path, const WriterOptions& options) {
   PHASEGEN_CHECK(options.particles >= 2, "cannot write '", path, "': expected N >= 2 particles, but got ",
                  options.particles);
   PHASEGEN_CHECK(std::isfinite(options.sqrt_s) && options.sqrt_s > 0, "cannot write '", path,
                  "': expected sqrt_s > 0, but got ", options.sqrt_s);
   detail::expand_pdg_ids(options);  // checks the id count before any file is made
+  WriterOptions o = options;
+  if (o.weights.mode != WeightInfo::Mode::kNone) {
+    const WeightInfo& w = o.weights;
+    PHASEGEN_CHECK(std::isfinite(w.cross_section) && w.cross_section >= 0 && std::isfinite(w.error) && w.error >= 0 &&
+                       std::isfinite(w.max_weight) && w.max_weight >= 0 && !w.name.empty(),
+                   "cannot write '", path, "': expected a named weight with a finite cross section, error and largest weight");
+    for (auto& attribute : detail::weight_attributes(w)) o.run.attributes.push_back(std::move(attribute));
+  }
   switch (format_from_path(path)) {
-    case EventFormat::kPt: return detail::open_pt_writer(path, options);
-    case EventFormat::kHepMC3: return detail::open_hepmc3_writer(path, options);
-    case EventFormat::kLhe: return detail::open_lhe_writer(path, options);
+    case EventFormat::kPt: return detail::open_pt_writer(path, o);
+    case EventFormat::kHepMC3: return detail::open_hepmc3_writer(path, o);
+    case EventFormat::kLhe: return detail::open_lhe_writer(path, o);
   }
   throw Error("unreachable event format");
 }
@@ -128,6 +145,19 @@ EventSet read_events(const std::string& path, const ReadOptions& options) {
   validate_events(set.momenta, set.sqrt_s, tolerance, "'" + path + "'", options.require_conservation);
   set.pdg_ids = std::move(raw.pdg_ids);
   set.run = std::move(raw.run);
+  if (raw.weights.defined()) {
+    PHASEGEN_CHECK(raw.weights.dim() == 1 && raw.weights.size(0) == set.momenta.size(0), "'", path, "': expected one weight per event (",
+                   set.momenta.size(0), "), but got ", raw.weights.sizes());
+    const at::Tensor bad = ~at::isfinite(raw.weights) | (raw.weights < 0);
+    if (bad.any().item<bool>()) {
+      const std::int64_t k = bad.nonzero()[0][0].item<std::int64_t>();
+      throw Error(detail::concat("'", path, "': event ", k + 1, ": expected a finite weight >= 0, but got ",
+                                 raw.weights[k].item<double>()));
+    }
+    set.weights = raw.weights.to(at::kDouble).contiguous();
+    set.weight_info = raw.weight_info;
+    if (set.weight_info.mode == WeightInfo::Mode::kNone) set.weight_info.mode = WeightInfo::Mode::kWeighted;
+  }
   return set;
 }
 
@@ -198,6 +228,71 @@ at::Tensor writable_batch(const at::Tensor& events, const WriterOptions& options
                  "writing '", path, "': expected events of shape [batch, ", options.particles,
                  ", 4], but got ", events.sizes());
   return events.detach().to(at::kCPU, at::kDouble).contiguous();
+}
+
+void FileEventWriter::check_unweighted_call() const {
+  PHASEGEN_CHECK(options_.weights.mode == WeightInfo::Mode::kNone, "writing '", file_.path(),
+                 "': the file is ", weight_mode_name(options_.weights.mode), ": expected a weight with every event");
+}
+
+at::Tensor FileEventWriter::writable_weights(const at::Tensor& events, const at::Tensor& weights) const {
+  PHASEGEN_CHECK(options_.weights.mode != WeightInfo::Mode::kNone, "writing '", file_.path(),
+                 "': weights given for a file opened without them (set WriterOptions::weights)");
+  PHASEGEN_CHECK(weights.dim() == 1 && events.dim() >= 1 && weights.size(0) == events.size(0), "writing '", file_.path(),
+                 "': expected one weight per event, but got ", weights.sizes(), " for ", events.sizes());
+  const at::Tensor w = weights.detach().to(at::kCPU, at::kDouble).contiguous();
+  PHASEGEN_CHECK((at::isfinite(w) & (w >= 0)).all().item<bool>(), "writing '", file_.path(),
+                 "': expected finite weights >= 0");
+  return w;
+}
+
+namespace {
+
+std::string exact_number(double value) {
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> weight_attributes(const WeightInfo& info) {
+  return {{"weights", weight_mode_name(info.mode)},
+          {"weight_name", info.name},
+          {"cross_section", exact_number(info.cross_section)},
+          {"cross_section_error", exact_number(info.error)},
+          {"cross_section_unit", info.unit},
+          {"max_weight", exact_number(info.max_weight)}};
+}
+
+WeightInfo weight_info_from_run(const RunInfo& run) {
+  WeightInfo info;
+  auto number = [](const std::string& text) {
+    try {
+      return std::stod(text);
+    } catch (const std::exception&) {
+      return 0.0;
+    }
+  };
+  for (const auto& [key, value] : run.attributes) {
+    if (key == "weights") {
+      info.mode = value == "weighted" ? WeightInfo::Mode::kWeighted
+                  : value == "unweighted" ? WeightInfo::Mode::kUnweighted
+                                          : WeightInfo::Mode::kNone;
+    } else if (key == "weight_name") {
+      info.name = value;
+    } else if (key == "cross_section") {
+      info.cross_section = number(value);
+    } else if (key == "cross_section_error") {
+      info.error = number(value);
+    } else if (key == "cross_section_unit") {
+      info.unit = value;
+    } else if (key == "max_weight") {
+      info.max_weight = number(value);
+    }
+  }
+  return info;
 }
 
 std::string run_info_to_text(const RunInfo& run) {

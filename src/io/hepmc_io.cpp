@@ -1,10 +1,13 @@
 // HepMC3 Asciiv3 files through libHepMC3: two beams into one vertex, N status-1 particles out.
 // LibTorch's headers come first: HepMC3 defines an ERROR macro that glog refuses to follow.
+#include <algorithm>
+
 #include "atomic_file.hpp"
 #include "io_detail.hpp"
 #include "phasegen/core/error.hpp"
 
 #include <HepMC3/Attribute.h>
+#include <HepMC3/GenCrossSection.h>
 #include <HepMC3/GenEvent.h>
 #include <HepMC3/GenParticle.h>
 #include <HepMC3/GenRunInfo.h>
@@ -128,14 +131,32 @@ class HepMC3Writer final : public FileEventWriter {
     run_ = std::make_shared<HepMC3::GenRunInfo>();
     run_->tools().push_back({"phasegen", options.run.version + " (" + options.run.commit + ")",
                              options.run.description});
-    run_->set_weight_names({"Default"});
+    weighted_ = options.weights.mode != WeightInfo::Mode::kNone;
+    run_->set_weight_names({weighted_ ? options.weights.name : std::string("Default")});
     run_->add_attribute(kRunAttribute, std::make_shared<HepMC3::StringAttribute>(run_info_to_text(options.run)));
     writer_ = std::make_unique<HepMC3::WriterAscii>(file_.stream(), run_);
     writer_->set_precision(17);
   }
 
   void write(const at::Tensor& events) override {
-    at::Tensor p = writable_batch(events, options_, file_.path());
+    check_unweighted_call();
+    write_rows(writable_batch(events, options_, file_.path()), nullptr);
+  }
+
+  void write(const at::Tensor& events, const at::Tensor& weights) override {
+    const at::Tensor w = writable_weights(events, weights);
+    write_rows(writable_batch(events, options_, file_.path()), w.data_ptr<double>());
+  }
+
+  void close() override {
+    writer_->close();
+    file_.commit();
+  }
+
+ private:
+  // Events [b, N, 4] with their weights (nullptr: 1 each). A weighted file's every event carries the
+  // run's cross section (GenCrossSection), as HepMC3 readers expect it on the last event read.
+  void write_rows(const at::Tensor& p, const double* weights) {
     const double* data = p.data_ptr<double>();
     const double half = 0.5 * options_.sqrt_s;
     const std::int64_t n = options_.particles;
@@ -150,7 +171,12 @@ class HepMC3Writer final : public FileEventWriter {
         vertex->add_particle_out(massless(HepMC3::FourVector(v[1], v[2], v[3], v[0]), ids_[i], 1));
       }
       event.add_vertex(vertex);
-      event.weights() = {1.0};
+      event.weights() = {weights ? weights[k] : 1.0};
+      if (weighted_) {
+        auto cross_section = std::make_shared<HepMC3::GenCrossSection>();
+        event.set_cross_section(cross_section);  // attached first: it sizes itself by the event's weights
+        cross_section->set_cross_section(options_.weights.cross_section, options_.weights.error);
+      }
       writer_->write_event(event);
       ++written_;
     }
@@ -158,12 +184,7 @@ class HepMC3Writer final : public FileEventWriter {
                    "' failed: an I/O error (disk full?)");
   }
 
-  void close() override {
-    writer_->close();
-    file_.commit();
-  }
-
- private:
+  bool weighted_ = false;
   std::vector<int> ids_;
   std::shared_ptr<HepMC3::GenRunInfo> run_;
   std::unique_ptr<HepMC3::WriterAscii> writer_;
@@ -186,6 +207,9 @@ RawEvents read_hepmc3(const std::string& path) {
   RawEvents raw;
   std::vector<double> values;
   std::vector<int> ids;
+  std::vector<double> weights;
+  double cross_section = 0.0, cross_section_error = 0.0;
+  bool has_cross_section = false;
   // ReaderAscii throws std::logic_error for some inconsistencies (a weight count that differs from
   // the run's weight names) where it reports others through failed().
   try {
@@ -208,10 +232,33 @@ RawEvents read_hepmc3(const std::string& path) {
         ids.push_back(particle->pid());
       }
       collector.add(values, ids);
+      weights.push_back(event.weights().empty() ? 1.0 : event.weights().front());
+      if (auto xs = event.cross_section()) {
+        cross_section = xs->xsec();
+        cross_section_error = xs->xsec_err();
+        has_cross_section = true;
+      }
     }
+    std::vector<std::string> weight_names;
     if (auto run = reader.run_info()) {
+      weight_names = run->weight_names();
       if (run->attribute<HepMC3::StringAttribute>(kRunAttribute)) {
         raw.run = run_info_from_text(run->attribute<HepMC3::StringAttribute>(kRunAttribute)->value());
+      }
+    }
+    // Weights count where phasegen wrote them, or where another generator's differ from 1.
+    raw.weight_info = weight_info_from_run(raw.run);
+    const bool all_one = std::all_of(weights.begin(), weights.end(), [](double w) { return w == 1.0; });
+    if (raw.weight_info.mode != WeightInfo::Mode::kNone || !all_one) {
+      raw.weights = at::tensor(weights, at::kDouble);
+      if (raw.weight_info.mode == WeightInfo::Mode::kNone) {
+        raw.weight_info.mode = WeightInfo::Mode::kWeighted;
+        if (!weight_names.empty()) raw.weight_info.name = weight_names.front();
+        if (has_cross_section) {
+          raw.weight_info.cross_section = cross_section;
+          raw.weight_info.error = cross_section_error;
+          raw.weight_info.unit = "pb";  // HepMC3's convention
+        }
       }
     }
   } catch (const Error&) {

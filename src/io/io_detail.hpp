@@ -21,6 +21,10 @@ class FileEventWriter : public EventWriter {
 
  protected:
   FileEventWriter(const std::string& path, const WriterOptions& options) : options_(options), file_(path) {}
+  /// The checks of write(events) (no weights expected) and write(events, weights) (weights expected,
+  /// one per event, finite and >= 0); the latter returns them as contiguous float64.
+  void check_unweighted_call() const;
+  at::Tensor writable_weights(const at::Tensor& events, const at::Tensor& weights) const;
   WriterOptions options_;
   AtomicFile file_;
   std::int64_t written_ = 0;
@@ -32,7 +36,14 @@ struct RawEvents {
   std::vector<int> pdg_ids;
   RunInfo run;
   bool single_precision = false;
+  at::Tensor weights;  // [n] float64, or undefined
+  WeightInfo weight_info;
 };
+
+/// The weight information as run attributes ("weights", "weight_name", "cross_section", ...), and back
+/// from a run's attributes (mode kNone when they have none).
+std::vector<std::pair<std::string, std::string>> weight_attributes(const WeightInfo& info);
+WeightInfo weight_info_from_run(const RunInfo& run);
 RawEvents read_pt(const std::string& path);
 RawEvents read_hepmc3(const std::string& path);
 RawEvents read_lhe(const std::string& path);

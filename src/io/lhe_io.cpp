@@ -6,6 +6,7 @@
 #include <HepMC3/LHEF.h>
 
 #include <array>
+#include <cstdlib>
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -84,11 +85,14 @@ class LheWriter final : public FileEventWriter {
     run.EBMUP = {0.5 * options.sqrt_s, 0.5 * options.sqrt_s};
     run.PDFGUP = {0, 0};
     run.PDFSUP = {0, 0};
-    run.IDWTUP = 3;  // unweighted events of weight +1
+    // IDWTUP 3: unweighted events of weight +1 (the cross section in XSECUP where known); 4: weighted
+    // events whose mean XWGTUP is the cross section.
+    const WeightInfo& w = options.weights;
+    run.IDWTUP = w.mode == WeightInfo::Mode::kWeighted ? 4 : 3;
     run.resize(1);
-    run.XSECUP[0] = 1.0;
-    run.XERRUP[0] = 0.0;
-    run.XMAXUP[0] = 1.0;
+    run.XSECUP[0] = w.mode == WeightInfo::Mode::kNone ? 1.0 : w.cross_section;
+    run.XERRUP[0] = w.mode == WeightInfo::Mode::kNone ? 0.0 : w.error;
+    run.XMAXUP[0] = w.mode == WeightInfo::Mode::kNone ? 1.0 : w.max_weight;
     run.LPRUP[0] = 1;
     run.version = 3;
     run.dprec = 17;
@@ -120,20 +124,13 @@ class LheWriter final : public FileEventWriter {
   }
 
   void write(const at::Tensor& events) override {
-    at::Tensor p = writable_batch(events, options_, file_.path());
-    const double* data = p.data_ptr<double>();
-    const std::int64_t n = options_.particles;
-    auto& event = writer_->hepeup;
-    for (std::int64_t k = 0; k < p.size(0); ++k) {
-      for (std::int64_t i = 0; i < n; ++i) {
-        const double* v = data + (k * n + i) * 4;
-        event.PUP[i + 2] = {v[1], v[2], v[3], v[0], 0.0};
-      }
-      writer_->writeEvent();
-      ++written_;
-    }
-    drain();
-    PHASEGEN_CHECK(file_.stream().good(), "writing '", file_.path(), "' failed: an I/O error (disk full?)");
+    check_unweighted_call();
+    write_rows(writable_batch(events, options_, file_.path()), nullptr);
+  }
+
+  void write(const at::Tensor& events, const at::Tensor& weights) override {
+    const at::Tensor w = writable_weights(events, weights);
+    write_rows(writable_batch(events, options_, file_.path()), w.data_ptr<double>());
   }
 
   void close() override {
@@ -143,6 +140,24 @@ class LheWriter final : public FileEventWriter {
   }
 
  private:
+  // Events [b, N, 4] with their weights XWGTUP (nullptr: 1 each).
+  void write_rows(const at::Tensor& p, const double* weights) {
+    const double* data = p.data_ptr<double>();
+    const std::int64_t n = options_.particles;
+    auto& event = writer_->hepeup;
+    for (std::int64_t k = 0; k < p.size(0); ++k) {
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double* v = data + (k * n + i) * 4;
+        event.PUP[i + 2] = {v[1], v[2], v[3], v[0], 0.0};
+      }
+      event.XWGTUP = weights ? weights[k] : 1.0;
+      writer_->writeEvent();
+      ++written_;
+    }
+    drain();
+    PHASEGEN_CHECK(file_.stream().good(), "writing '", file_.path(), "' failed: an I/O error (disk full?)");
+  }
+
   void drain() {
     const std::string text = buffer_.str();
     file_.stream().write(text.data(), static_cast<std::streamsize>(text.size()));
@@ -183,15 +198,23 @@ RawEvents read_lhe(const std::string& path) {
   }
   scan.check(scan.next(), "expected the beams line of the <init> block");
   std::istringstream beams(scan.line());
-  int id = 0;
+  int id = 0, idwtup = 0;
   double number = 0.0;
-  beams >> id >> id >> number >> number >> id >> id >> id >> id >> id >> id;
+  beams >> id >> id >> number >> number >> id >> id >> id >> id >> idwtup >> id;
   scan.check(!beams.fail(), "expected the <init> line IDBMUP(2) EBMUP(2) PDFGUP(2) PDFSUP(2) IDWTUP NPRUP");
-  while (scan.next() && scan.line().find("</init>") == std::string::npos) {}
+  double xsecup = 0.0, xerrup = 0.0, xmaxup = 0.0;
+  bool has_process = false;
+  while (scan.next() && scan.line().find("</init>") == std::string::npos) {
+    if (has_process || is_markup(scan.line())) continue;
+    std::istringstream process(scan.line());  // XSECUP XERRUP XMAXUP LPRUP of the first process
+    process >> xsecup >> xerrup >> xmaxup;
+    has_process = !process.fail();
+  }
   scan.check(!scan.done(), "expected </init> to close the <init> block");
 
   std::vector<double> values;
   std::vector<int> ids;
+  std::vector<double> weights;
   while (scan.next() && scan.line().find(kEndTag) == std::string::npos) {
     scan.check(!starts_with_tag(scan.line(), "<eventgroup"), "expected <event>, but got <eventgroup> (not supported)");
     if (!starts_with_tag(scan.line(), "<event")) continue;  // comments and other blocks between events
@@ -228,9 +251,24 @@ RawEvents read_lhe(const std::string& path) {
       scan.check(!scan.done() && !starts_with_tag(scan.line(), "<event"), event, "expected </event> to close it");
     }
     collector.add(values, ids);
+    weights.push_back(weight);
   }
   raw.momenta = collector.momenta();
   raw.pdg_ids = collector.first_pdg_ids();
+  // Weights count where phasegen wrote them, and in a weighted file (|IDWTUP| 1, 2 or 4) of another
+  // generator; an unweighted one (|IDWTUP| 3) reads as unit weights.
+  raw.weight_info = weight_info_from_run(raw.run);
+  const bool weighted_file = std::abs(idwtup) != 3;
+  if (raw.weight_info.mode != WeightInfo::Mode::kNone || (weighted_file && idwtup != 0)) {
+    raw.weights = at::tensor(weights, at::kDouble);
+    if (raw.weight_info.mode == WeightInfo::Mode::kNone) {
+      raw.weight_info.mode = WeightInfo::Mode::kWeighted;
+      raw.weight_info.cross_section = xsecup;
+      raw.weight_info.error = xerrup;
+      raw.weight_info.max_weight = xmaxup;
+      raw.weight_info.unit = "pb";  // the Les Houches convention
+    }
+  }
   return raw;
 }
 

@@ -350,7 +350,15 @@ class PtWriter final : public FileEventWriter {
   PtWriter(const std::string& path, const WriterOptions& options) : FileEventWriter(path, options) {}
 
   void write(const at::Tensor& events) override {
+    check_unweighted_call();
     batches_.push_back(writable_batch(events, options_, file_.path()));
+    written_ += events.size(0);
+  }
+
+  void write(const at::Tensor& events, const at::Tensor& weights) override {
+    const at::Tensor w = writable_weights(events, weights);
+    batches_.push_back(writable_batch(events, options_, file_.path()));
+    weights_.push_back(w);
     written_ += events.size(0);
   }
 
@@ -358,7 +366,16 @@ class PtWriter final : public FileEventWriter {
     at::Tensor all = batches_.empty() ? at::empty({0, options_.particles, 4}, at::kDouble)
                                       : at::cat(batches_, 0);
     batches_.clear();
-    const std::vector<char> bytes = pt_archive(all, run_info_to_text(options_.run));
+    c10::IValue value(all);
+    if (options_.weights.mode != WeightInfo::Mode::kNone) {
+      // Weighted: the dict {events, weights, cross_section = [value, error]} (Python: d = torch.load(path)).
+      c10::Dict<std::string, at::Tensor> dict;
+      dict.insert("events", all);
+      dict.insert("weights", weights_.empty() ? at::empty({0}, at::kDouble) : at::cat(weights_));
+      dict.insert("cross_section", at::tensor({options_.weights.cross_section, options_.weights.error}, at::kDouble));
+      value = c10::IValue(dict);
+    }
+    const std::vector<char> bytes = pt_archive(value, run_info_to_text(options_.run));
     file_.stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     file_.commit();
   }
@@ -369,6 +386,7 @@ class PtWriter final : public FileEventWriter {
 
  private:
   std::vector<at::Tensor> batches_;
+  std::vector<at::Tensor> weights_;
 };
 
 }  // namespace
@@ -380,8 +398,23 @@ std::unique_ptr<EventWriter> open_pt_writer(const std::string& path, const Write
 RawEvents read_pt(const std::string& path) {
   std::string run_text;
   const auto [value, storages] = load_pt(path, ".pt tensor file", &run_text);
-  PHASEGEN_CHECK(value.isTensor(), "'", path, "': expected a tensor, but the file holds a ", value.tagKind());
-  const at::Tensor t = value.toTensor();
+  at::Tensor t, weights;
+  if (value.isGenericDict()) {
+    // A weighted file: {events, weights[, cross_section]}.
+    const auto dict = value.toGenericDict();
+    const c10::IValue events_key("events"), weights_key("weights");
+    PHASEGEN_CHECK(dict.contains(events_key) && dict.contains(weights_key) && dict.at(events_key).isTensor() &&
+                       dict.at(weights_key).isTensor(),
+                   "'", path, "': expected a tensor of events, or a dict with tensors 'events' and 'weights'");
+    t = dict.at(events_key).toTensor();
+    weights = dict.at(weights_key).toTensor();
+    check_within_storage(weights, storages, "'" + path + "' weights");
+    PHASEGEN_CHECK(weights.dim() == 1 && at::isFloatingType(weights.scalar_type()), "'", path,
+                   "': expected floating-point weights of shape (n,), but got ", weights.sizes());
+  } else {
+    PHASEGEN_CHECK(value.isTensor(), "'", path, "': expected a tensor, but the file holds a ", value.tagKind());
+    t = value.toTensor();
+  }
   check_within_storage(t, storages, "'" + path + "'");
   PHASEGEN_CHECK(t.dim() == 3 && (t.size(2) == 4 || t.size(2) == 3), "'", path,
                  "': expected a tensor of shape (n, N, 4) with (E, px, py, pz) or (n, N, 3) with "
@@ -399,6 +432,10 @@ RawEvents read_pt(const std::string& path) {
   }
   raw.momenta = p.contiguous();
   if (!run_text.empty()) raw.run = run_info_from_text(run_text);
+  if (weights.defined()) {
+    raw.weights = weights.to(at::kCPU, at::kDouble);
+    raw.weight_info = weight_info_from_run(raw.run);
+  }
   return raw;
 }
 

@@ -38,6 +38,9 @@ enum class Stream : std::uint64_t {
   kEvalFlat = 21,        ///< the flat phase-space reference drawn in eval's figures (index 0)
   kIntegrateFlat = 31,       ///< integrate: the flat phase-space baseline (index 0)
   kIntegrateGenerator = 32,  ///< integrate: the target generator's own mapping (index 0)
+  kWeightedRound = 33,       ///< weighted sampling: the draws of round r after the first (index: r)
+  kUnweightFirstPass = 34,   ///< unweighting: the first pass that finds the largest weight (index 0)
+  kUnweightAccept = 35,      ///< unweighting: the accept / reject draws of round r (index: r)
 };
 
 /// The seed of stream (seed, purpose, index).

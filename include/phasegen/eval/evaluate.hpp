@@ -35,6 +35,8 @@ struct Distances {
   Chi2Result chi2;
 };
 Distances distances(const at::Tensor& truth, const at::Tensor& samples, int bins);
+/// The same with the samples weighted (weights [m]; undefined: unweighted), see stats.hpp.
+Distances distances(const at::Tensor& truth, const at::Tensor& samples, int bins, const at::Tensor& weights);
 
 /// The classifier's view of an event, in the stored particle order (labelled particles keep their
 /// labels; a shuffled truth asks a model for shuffled events too): (E, p) / sqrt_s per particle,
@@ -45,6 +47,9 @@ at::Tensor classifier_features(const at::Tensor& p, double sqrt_s);
 /// ROC AUC of `scores` for labels 1 against labels 0 (the Mann-Whitney statistic, ties counted
 /// half). scores, labels [n] with both labels present.
 double roc_auc(const at::Tensor& scores, const at::Tensor& labels);
+/// The weighted AUC: sum over (positive i, negative j) of w_i w_j [s_i > s_j] (ties half) over
+/// (sum of positive weights)(sum of negative weights).
+double roc_auc(const at::Tensor& scores, const at::Tensor& labels, const at::Tensor& weights);
 
 struct ClassifierOptions {
   TORCH_ARG(std::int64_t, max_events) = 20000;  ///< events per side at most; half train, half test
@@ -63,8 +68,10 @@ struct ClassifierResult {
 
 /// Trains the classifier on half of min(|a|, |b|, max_events) events of each set (a: label 0) and
 /// returns its AUC on the other half. Deterministic for a seed on a given machine and thread count.
+/// With `b_weights` (one per event of b) the b events count by their weights, in the loss (scaled to
+/// mean 1 over the training half) and in the AUC.
 ClassifierResult classifier_test(const at::Tensor& a, const at::Tensor& b, double sqrt_s,
-                                 const ClassifierOptions& options);
+                                 const ClassifierOptions& options, const at::Tensor& b_weights = {});
 
 /// The same figures between m truth values (the last m, at most half) and the other n - m: the
 /// floor of a set of m events. truth [n] with n >= 4.
@@ -89,6 +96,7 @@ struct JudgedEvents {
   at::Tensor events;        ///< [m, N, 4]
   bool conserving = true;   ///< false: read leniently, it breaks conservation (a p-space baseline)
   std::string path;         ///< the file, for the reports ("" if none)
+  at::Tensor weights;       ///< [m] per-event weights (reweighted events), or undefined
 };
 
 /// Events to judge from a file: read strictly, or, when they violate energy-momentum conservation
@@ -117,6 +125,10 @@ struct SetResult {
   std::string label, path;
   std::int64_t events = 0;
   bool conserving = true;
+  /// Weighted sets: judged with their weights; the floors are those of `effective_events` (the
+  /// effective sample size (sum w)^2 / sum w^2, rounded) unweighted truth events.
+  bool weighted = false;
+  std::int64_t effective_events = 0;
   std::vector<ObservableResult> observables;
   std::optional<ClassifierResult> classifier;
   Conservation conservation;

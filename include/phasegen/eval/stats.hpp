@@ -37,6 +37,18 @@ struct Chi2Result {
 /// fractions of `a` (the reference, e.g. the truth).
 Chi2Result chi2_test(const at::Tensor& a, const at::Tensor& b, int bins = 50);
 
+/// The two-sample figures with the second sample weighted (weights [m] >= 0, not all 0), as for
+/// reweighted events: its empirical CDF weighted; the KS p-value taken at its effective size
+/// (sum w)^2 / sum w^2; chi2 for a weighted against an unweighted histogram (Gagunashvili,
+/// arXiv:physics/0605123): sum_i (W n_i - N w_i)^2 / (W^2 n_i + N^2 s_i) with w_i, s_i the bin's
+/// sums of weights and squared weights, W their total, ndf = filled bins - 1.
+KsResult ks_test(const at::Tensor& a, const at::Tensor& b, const at::Tensor& b_weights);
+double wasserstein1(const at::Tensor& a, const at::Tensor& b, const at::Tensor& b_weights);
+Chi2Result chi2_test(const at::Tensor& a, const at::Tensor& b, int bins, const at::Tensor& b_weights);
+
+/// The effective sample size (sum w)^2 / sum w^2 of weights [m].
+double effective_size(const at::Tensor& weights);
+
 /// Survival function of the Kolmogorov distribution, P(K > lambda).
 double kolmogorov_survival(double lambda);
 

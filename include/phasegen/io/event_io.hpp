@@ -48,12 +48,33 @@ struct RunInfo {
 /// A RunInfo stamped with this build's version and commit.
 RunInfo make_run_info(std::string description);
 
+/// Per-event weights of a file and the run's cross section: what a weighted writer writes, and
+/// what a reader found.
+struct WeightInfo {
+  /// kNone: every event counts once (weights 1, the files phasegen wrote before weights);
+  /// kWeighted: each event carries its weight in the cross section's unit, whose mean is the cross
+  /// section (LHE IDWTUP 4); kUnweighted: unit weights from accept / reject, the rare over-weight
+  /// event with its weight w / w_max > 1, the cross section in the header (LHE IDWTUP 3).
+  enum class Mode { kNone, kWeighted, kUnweighted };
+  Mode mode = Mode::kNone;
+  std::string name = "weight";  ///< what the weight is (the HepMC3 weight name)
+  double cross_section = 0.0;   ///< the run's integral, in `unit`
+  double error = 0.0;           ///< its standard error
+  double max_weight = 0.0;      ///< the largest weight written (LHE XMAXUP)
+  std::string unit;             ///< of the cross section (and of kWeighted weights), e.g. "GeV^2"
+};
+const char* weight_mode_name(WeightInfo::Mode mode);  ///< "none", "weighted" or "unweighted"
+
 struct WriterOptions {
   std::int64_t particles = 0;        ///< N, checked on every write
   double sqrt_s = 1.0;               ///< total energy, GeV
   std::vector<int> pdg_ids;          ///< one id for all particles, or N ids; default photons
   std::pair<int, int> beam_ids{11, -11};  ///< incoming beams along +z and -z
   RunInfo run;
+  /// With a mode other than kNone the events are written with write(events, weights), and the
+  /// cross section goes into each format's place for it (HepMC3 GenCrossSection on every event, the
+  /// LHE <init> block, the .pt dict).
+  WeightInfo weights;
 };
 
 class EventWriter {
@@ -61,6 +82,8 @@ class EventWriter {
   virtual ~EventWriter() = default;
   /// Appends events [batch, N, 4] (E, px, py, pz), GeV; any floating type and device.
   virtual void write(const at::Tensor& events) = 0;
+  /// Appends events with their weights [batch] (finite, >= 0), for options with weights.
+  virtual void write(const at::Tensor& events, const at::Tensor& weights) = 0;
   /// Finishes the file and moves it into place. Throws if anything failed on the way.
   virtual void close() = 0;
   /// Adds an attribute to the run information that is known only once the events are made (a
@@ -81,6 +104,9 @@ struct EventSet {
   double sqrt_s = 0.0;        ///< total energy of the first event
   std::vector<int> pdg_ids;   ///< ids of the first event's particles, where the format has them
   RunInfo run;                ///< as written by phasegen, where the format keeps it
+  /// [n] float64 when the file's events carry weights (weight_info.mode != kNone), else undefined.
+  at::Tensor weights;
+  WeightInfo weight_info;
 };
 
 struct ReadOptions {
