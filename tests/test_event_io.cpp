@@ -218,6 +218,19 @@ TEST_F(EventIoTest, PtFilesOpenInPythonTorchLoad) {
   ASSERT_EQ(std::system(save.c_str()), 0);
   EventSet back = read_events(path("paper.pt"));
   EXPECT_LE(max_abs(back.momenta - p), 1e-6);
+  // A weighted file: the dict {events, weights, cross_section}.
+  WriterOptions o = options(3, 1.0);
+  o.weights.mode = WeightInfo::Mode::kWeighted;
+  o.weights.cross_section = 2.5;
+  o.weights.error = 0.125;
+  o.weights.max_weight = 4.0;
+  auto writer = open_event_writer(path("w.pt"), o);
+  writer->write(p, at::full({50}, 2.5, at::kDouble));
+  writer->close();
+  const std::string weighted = python + " -c \"import torch; d = torch.load('" + path("w.pt") +
+                               "'); assert d['events'].shape == (50, 3, 4) and d['weights'].shape == (50,); "
+                               "assert float(d['weights'].mean()) == 2.5 and d['cross_section'].tolist() == [2.5, 0.125]\"";
+  EXPECT_EQ(std::system(weighted.c_str()), 0);
 }
 
 TEST_F(EventIoTest, ReadsThePapersFloat32Layout) {
