@@ -99,7 +99,8 @@ WeightedSample sample_weighted(const Model& model, std::int64_t events, const Ta
       const double rate = static_cast<double>(round_kept) / static_cast<double>(n);
       PHASEGEN_CHECK(round_kept > 0 || round > 0, "weighted sampling: every one of the first ", n,
                      " events has weight 0 (or was rejected): the model makes no events inside the target");
-      keep_rate = std::max(rate, 1e-6);
+      // A round that kept nothing (after the first) says little: size the next one four times larger.
+      keep_rate = rate > 0 ? rate : keep_rate / 4.0;
     }
   }
   out.events = at::cat(kept_events);
