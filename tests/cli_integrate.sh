@@ -65,21 +65,24 @@ awk '/^  integral = / { pull = $NF; sub(/\)$/, "", pull); if (pull + 0 > 4 || pu
 
 # Bad input: one line, exit 2, no result file.
 failures=0
-expect_failure() {  # expect_failure PATTERN ARGS...
-  local pattern=$1 code lines
-  shift
-  "$PHASEGEN" integrate "$@" --events 50 --workers 1 --out "$work/bad.json" >/dev/null 2>"$work/err" </dev/null
+# expect_refusal COMMAND OUTPUT PATTERN ARGS...: `phasegen COMMAND ARGS... --events 20 --workers 1 --out OUTPUT`
+# exits with 2, one stderr line containing PATTERN, and leaves no OUTPUT.
+expect_refusal() {
+  local command=$1 output=$2 pattern=$3 code lines
+  shift 3
+  "$PHASEGEN" "$command" "$@" --events 20 --workers 1 --out "$output" >/dev/null 2>"$work/err" </dev/null
   code=$?
   lines=$(wc -l <"$work/err")
-  if [[ $code -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$pattern" "$work/err" || [[ -e "$work/bad.json" ]]; then
-    echo "FAIL: integrate $* -> exit $code, $lines stderr line(s)"
+  if [[ $code -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$pattern" "$work/err" || [[ -e "$output" ]]; then
+    echo "FAIL: $command $* -> exit $code, $lines stderr line(s)"
     sed 's/^/    stderr: /' "$work/err"
     failures=$((failures + 1))
   else
-    echo "ok:   integrate $* -> $(cat "$work/err")"
+    echo "ok:   $command $* -> $(cat "$work/err")"
   fi
-  rm -f "$work/bad.json"
+  rm -f "$output"
 }
+expect_failure() { expect_refusal integrate "$work/bad.json" "$@"; }
 expect_failure "unknown target 'higgs'" --checkpoint "$work/muon.ckpt" -t higgs
 expect_failure "--target aps: the APS sets have no closed-form density" --checkpoint "$work/muon.ckpt" -t aps
 expect_failure "--target uniform: N = 4, but the checkpoint's model makes N = 3 events" --checkpoint "$work/muon.ckpt" -t uniform -n 4
@@ -134,21 +137,7 @@ cat "$work/unweighted.log"
 grep -q "unweighting         w_max of a first pass of 1000 events; accepted 1000 of" "$work/unweighted.log" || fail "no unweighting line"
 grep -q "    0    0    3    1" "$work/u.lhe" || fail "unweighted LHE without IDWTUP 3"
 "$PHASEGEN" inspect "$work/u.lhe" | grep -q "weights             unweighted" || fail "unweighted file not read back as such"
-expect_sample_failure() {  # expect_sample_failure PATTERN ARGS...: exit 2, one line, no event file
-  local pattern=$1 code lines
-  shift
-  "$PHASEGEN" sample "$@" --events 20 --workers 1 --out "$work/bad.lhe" >/dev/null 2>"$work/err" </dev/null
-  code=$?
-  lines=$(wc -l <"$work/err")
-  if [[ $code -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$pattern" "$work/err" || [[ -e "$work/bad.lhe" ]]; then
-    echo "FAIL: sample $* -> exit $code, $lines stderr line(s)"
-    sed 's/^/    stderr: /' "$work/err"
-    failures=$((failures + 1))
-  else
-    echo "ok:   sample $* -> $(cat "$work/err")"
-  fi
-  rm -f "$work/bad.lhe"
-}
+expect_sample_failure() { expect_refusal sample "$work/bad.lhe" "$@"; }
 expect_sample_failure "--unweight needs --weights TARGET" --checkpoint "$work/muon.ckpt" --unweight
 expect_sample_failure "--weights: checkpoint '$work/langevin.ckpt': kind = langevin" --checkpoint "$work/langevin.ckpt" --weights muon
 expect_sample_failure "--weights aps: the APS sets have no closed-form density" --checkpoint "$work/muon.ckpt" --weights aps

@@ -230,12 +230,13 @@ at::Tensor writable_batch(const at::Tensor& events, const WriterOptions& options
   return events.detach().to(at::kCPU, at::kDouble).contiguous();
 }
 
-void FileEventWriter::check_unweighted_call() const {
+void FileEventWriter::write(const at::Tensor& events) {
   PHASEGEN_CHECK(options_.weights.mode == WeightInfo::Mode::kNone, "writing '", file_.path(),
                  "': the file is ", weight_mode_name(options_.weights.mode), ": expected a weight with every event");
+  write_rows(writable_batch(events, options_, file_.path()), at::Tensor());
 }
 
-at::Tensor FileEventWriter::writable_weights(const at::Tensor& events, const at::Tensor& weights) const {
+void FileEventWriter::write(const at::Tensor& events, const at::Tensor& weights) {
   PHASEGEN_CHECK(options_.weights.mode != WeightInfo::Mode::kNone, "writing '", file_.path(),
                  "': weights given for a file opened without them (set WriterOptions::weights)");
   PHASEGEN_CHECK(weights.dim() == 1 && events.dim() >= 1 && weights.size(0) == events.size(0), "writing '", file_.path(),
@@ -243,7 +244,7 @@ at::Tensor FileEventWriter::writable_weights(const at::Tensor& events, const at:
   const at::Tensor w = weights.detach().to(at::kCPU, at::kDouble).contiguous();
   PHASEGEN_CHECK((at::isfinite(w) & (w >= 0)).all().item<bool>(), "writing '", file_.path(),
                  "': expected finite weights >= 0");
-  return w;
+  write_rows(writable_batch(events, options_, file_.path()), w);
 }
 
 namespace {

@@ -138,16 +138,6 @@ class HepMC3Writer final : public FileEventWriter {
     writer_->set_precision(17);
   }
 
-  void write(const at::Tensor& events) override {
-    check_unweighted_call();
-    write_rows(writable_batch(events, options_, file_.path()), nullptr);
-  }
-
-  void write(const at::Tensor& events, const at::Tensor& weights) override {
-    const at::Tensor w = writable_weights(events, weights);
-    write_rows(writable_batch(events, options_, file_.path()), w.data_ptr<double>());
-  }
-
   void close() override {
     writer_->close();
     file_.commit();
@@ -156,7 +146,8 @@ class HepMC3Writer final : public FileEventWriter {
  private:
   // Events [b, N, 4] with their weights (nullptr: 1 each). A weighted file's every event carries the
   // run's cross section (GenCrossSection), as HepMC3 readers expect it on the last event read.
-  void write_rows(const at::Tensor& p, const double* weights) {
+  void write_rows(const at::Tensor& p, const at::Tensor& w) override {
+    const double* weights = w.defined() ? w.data_ptr<double>() : nullptr;
     const double* data = p.data_ptr<double>();
     const double half = 0.5 * options_.sqrt_s;
     const std::int64_t n = options_.particles;

@@ -18,13 +18,16 @@ class FileEventWriter : public EventWriter {
  public:
   const std::string& path() const override { return file_.path(); }
   std::int64_t events_written() const override { return written_; }
+  /// Both check the call against how the file was opened (weights expected or not; one per event,
+  /// finite, >= 0) and hand the batch to write_rows.
+  void write(const at::Tensor& events) final;
+  void write(const at::Tensor& events, const at::Tensor& weights) final;
 
  protected:
   FileEventWriter(const std::string& path, const WriterOptions& options) : options_(options), file_(path) {}
-  /// The checks of write(events) (no weights expected) and write(events, weights) (weights expected,
-  /// one per event, finite and >= 0); the latter returns them as contiguous float64.
-  void check_unweighted_call() const;
-  at::Tensor writable_weights(const at::Tensor& events, const at::Tensor& weights) const;
+  /// Appends checked events [b, N, 4] (contiguous float64, CPU) with their weights [b] (contiguous
+  /// float64, CPU; undefined for a file without weights) and counts them.
+  virtual void write_rows(const at::Tensor& events, const at::Tensor& weights) = 0;
   WriterOptions options_;
   AtomicFile file_;
   std::int64_t written_ = 0;

@@ -123,16 +123,6 @@ class LheWriter final : public FileEventWriter {
     drain();
   }
 
-  void write(const at::Tensor& events) override {
-    check_unweighted_call();
-    write_rows(writable_batch(events, options_, file_.path()), nullptr);
-  }
-
-  void write(const at::Tensor& events, const at::Tensor& weights) override {
-    const at::Tensor w = writable_weights(events, weights);
-    write_rows(writable_batch(events, options_, file_.path()), w.data_ptr<double>());
-  }
-
   void close() override {
     writer_.reset();  // writes the closing tag
     drain();
@@ -141,7 +131,8 @@ class LheWriter final : public FileEventWriter {
 
  private:
   // Events [b, N, 4] with their weights XWGTUP (nullptr: 1 each).
-  void write_rows(const at::Tensor& p, const double* weights) {
+  void write_rows(const at::Tensor& p, const at::Tensor& w) override {
+    const double* weights = w.defined() ? w.data_ptr<double>() : nullptr;
     const double* data = p.data_ptr<double>();
     const std::int64_t n = options_.particles;
     auto& event = writer_->hepeup;

@@ -349,16 +349,9 @@ class PtWriter final : public FileEventWriter {
  public:
   PtWriter(const std::string& path, const WriterOptions& options) : FileEventWriter(path, options) {}
 
-  void write(const at::Tensor& events) override {
-    check_unweighted_call();
-    batches_.push_back(writable_batch(events, options_, file_.path()));
-    written_ += events.size(0);
-  }
-
-  void write(const at::Tensor& events, const at::Tensor& weights) override {
-    const at::Tensor w = writable_weights(events, weights);
-    batches_.push_back(writable_batch(events, options_, file_.path()));
-    weights_.push_back(w);
+  void write_rows(const at::Tensor& events, const at::Tensor& weights) override {
+    batches_.push_back(events);
+    if (weights.defined()) weights_.push_back(weights);
     written_ += events.size(0);
   }
 
