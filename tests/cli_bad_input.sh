@@ -118,6 +118,8 @@ expect_failure "was written by an older phasegen" train --data "$work/muon.pt" -
 expect_failure "is from another model: its network differs" train --card "$work/other.toml" --data "$work/muon.pt" --checkpoint "$work/other.ckpt" --resume
 printf '[model]\nkind = "flow"\nprior = "laplace"\n' >"$work/laplace.toml"
 expect_failure "prior: unknown prior 'laplace': expected rambo, gaussian (fitted to the lifted data), latent (N(0, I) in z-space), dalitz (N = 3, the Dalitz plane) or chain" train --card "$work/laplace.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
+printf '[model]\nkind = "flow"\nprior_law = "logistic"\n' >"$work/law.toml"
+expect_failure "prior_law = logistic: expected prior = dalitz" train --card "$work/law.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 printf '[model]\nkind = "flow"\nsolver = "rk4"\nnfe = 3\n' >"$work/nfe.toml"
 expect_failure "nfe: expected at least 4 evaluations for rk4, but got 3" train --card "$work/nfe.toml" --data "$work/muon.pt" --checkpoint "$out/f.ckpt"
 expect_failure "--solver applies to flow models, but '$work/small.ckpt' holds a langevin model" sample --checkpoint "$work/small.ckpt" --out "$out/s.pt" --solver rk4

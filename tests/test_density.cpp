@@ -245,26 +245,32 @@ TEST(EventWeights, AWrongModelReweightedGivesTheExactExpectation) {
 TEST(EventWeights, DalitzAndLatentFlowsIntegrateExactly) {
   const TargetSpec qqg = target(TargetKind::kQqg, 1e-3);
   const EventSet data = events_of(qqg, 5000, 4);
-  ModelSpec spec = flow_spec(FlowPriorChoice::kDalitz);
-  spec.cut(1e-3);
-  const Model m = trained(spec, data, 150);
   const std::int64_t n = 20000;
-  const DensityResult r = m.sample_with_density(n, SampleOptions().seed(12).batch(5000));
-  EXPECT_EQ(r.nonpositive_events, 0);
-  EXPECT_LE(r.worst_violation, 1e-13);
   const double phi = phase_space_volume(3, 1.0);
-  // The uniform target is far from the model's q qbar g (ESS / n a few per cent): a wider error.
-  auto check = [&](const TargetSpec& t, double exact, double precision, const char* what) {
-    const at::Tensor w = target_density(t, r.events) * at::exp(-r.log_ratio);
-    const double integral = phi * w.mean().item<double>();
-    const double se = phi * w.std().item<double>() / std::sqrt(static_cast<double>(n));
-    const double ess = std::pow(w.sum().item<double>(), 2) / w.pow(2).sum().item<double>();
-    std::cout << what << ": integral " << integral << " +- " << se << " vs exact " << exact << ", ESS / n " << ess / n << '\n';
-    EXPECT_NEAR(integral, exact, 4 * se) << what;
-    EXPECT_LT(se, precision * exact) << what;
-  };
-  check(qqg, target_integral(qqg), 0.01, "Dalitz flow -> qqg 1e-3");
-  check(target(TargetKind::kUniform), phi * std::pow(1.0 - 3e-3, 2), 0.06, "Dalitz flow -> uniform (the flat fraction above the cut)");
+  // Both laws of the plane's prior: N(0, I) and the logistic.
+  for (FlowPrior law : {FlowPrior::kNormal, FlowPrior::kLogistic}) {
+    ModelSpec spec = flow_spec(FlowPriorChoice::kDalitz);
+    spec.cut(1e-3);
+    spec.flow().prior_law(law);
+    const Model m = trained(spec, data, 150);
+    const DensityResult r = m.sample_with_density(n, SampleOptions().seed(12).batch(5000));
+    EXPECT_EQ(r.nonpositive_events, 0);
+    EXPECT_LE(r.worst_violation, 1e-13);
+    // The uniform target is far from the model's q qbar g (ESS / n a few per cent): a wider error.
+    auto check = [&](const TargetSpec& t, double exact, double precision, const std::string& what) {
+      const at::Tensor w = target_density(t, r.events) * at::exp(-r.log_ratio);
+      const double integral = phi * w.mean().item<double>();
+      const double se = phi * w.std().item<double>() / std::sqrt(static_cast<double>(n));
+      const double ess = std::pow(w.sum().item<double>(), 2) / w.pow(2).sum().item<double>();
+      std::cout << what << ": integral " << integral << " +- " << se << " vs exact " << exact << ", ESS / n " << ess / n << '\n';
+      EXPECT_NEAR(integral, exact, 4 * se) << what;
+      EXPECT_LT(se, precision * exact) << what;
+    };
+    const std::string name = std::string(" (") + kPriorLawNames.name(law) + " prior)";
+    check(qqg, target_integral(qqg), 0.01, "Dalitz flow -> qqg 1e-3" + name);
+    check(target(TargetKind::kUniform), phi * std::pow(1.0 - 3e-3, 2), 0.06,
+          "Dalitz flow -> uniform (the flat fraction above the cut)" + name);
+  }
   const TargetSpec muon = target(TargetKind::kMuon);
   const Model latent = trained(flow_spec(FlowPriorChoice::kLatent), events_of(muon, 5000, 5), 150);
   const DensityResult l = latent.sample_with_density(n, SampleOptions().seed(13).batch(5000));

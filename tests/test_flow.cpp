@@ -30,6 +30,34 @@ TEST(GaussianPrior, FitMatchesTheDataMeanAndCovariance) {
   EXPECT_ERROR_CONTAINS(GaussianPrior::fit(q.narrow(0, 0, 5)), "expected more than 9 events");
 }
 
+// The unit-variance logistic prior: its density integrates to 1 (and is the logistic's written out),
+// its draws follow its CDF 1 / (1 + exp(-x / s)) (KS) with unit variance, and the flow's prior is it.
+TEST(LogisticPrior, DensityIsNormalisedAndDrawsFollowIt) {
+  const at::Tensor grid = at::linspace(-40.0, 40.0, 400001, at::kDouble).view({-1, 1});
+  const at::Tensor density = at::exp(logistic_log_density(grid));
+  EXPECT_NEAR(at::trapezoid(density, grid.view({-1})).item<double>(), 1.0, 1e-9);
+  const at::Tensor e = at::exp(-grid.view({-1}) / kLogisticScale);
+  EXPECT_LE(test::max_abs(density - e / (kLogisticScale * (1.0 + e).pow(2))), 1e-14);
+  // A row's density is the product over its coordinates.
+  const at::Tensor x = at::tensor({0.3, -2.0, 7.5}, at::kDouble).view({1, 3});
+  const double product = logistic_log_density(x.view({3, 1})).sum().item<double>();
+  EXPECT_NEAR(logistic_log_density(x).item<double>(), product, 1e-13);
+
+  at::Generator gen = make_generator(8);
+  const at::Tensor draws = sample_logistic({200000}, gen, at::kDouble);
+  EXPECT_TRUE(at::isfinite(draws).all().item<bool>());
+  EXPECT_NEAR(draws.var().item<double>(), 1.0, 0.02);
+  auto ks = ks_test(draws, [](const at::Tensor& v) { return at::sigmoid(v / kLogisticScale); });
+  EXPECT_GT(ks.p_value, 1e-3);
+  FlowMatching flow(FlowPrior::kLogistic, OdeSolver::kEuler, 5);
+  flow.set_coordinates(2);
+  at::Generator a = make_generator(9), b = make_generator(9);
+  const at::Tensor prior = flow.sample_prior(100, 1, a, at::kDouble);
+  EXPECT_EQ(prior.sizes(), (std::vector<std::int64_t>{100, 1, 2}));
+  EXPECT_EQ(test::max_abs(prior.view({100, 2}) - sample_logistic({100, 1, 2}, b, at::kDouble).view({100, 2})), 0.0);
+  EXPECT_LE(test::max_abs(flow.prior_log_density(prior) - logistic_log_density(prior)), 0.0);
+}
+
 TEST(FlowMatching, ZeroVelocityKeepsThePriorSoRamboAndNormalPriorsGiveFlatPhaseSpace) {
   auto net = make_network(NetworkOptions().particles(3).hidden(8).layers(1));  // zero output: v = 0
   // p_ref in q-space and N(0, I) in the Gaussianised z-space are both uniform phase space.

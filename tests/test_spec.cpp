@@ -111,6 +111,16 @@ TEST(ModelSpec, EveryKindRoundTripsThroughItsTable) {
   const ModelSpec dalitz = ModelSpec::from_card_text(specs[13].to_card(), "card");
   EXPECT_EQ(dalitz.flow().prior(), FlowPriorChoice::kDalitz);
   EXPECT_EQ(dalitz.cut(), 1e-4);
+  EXPECT_EQ(dalitz.flow().prior_law(), FlowPrior::kNormal);
+  ModelSpec logistic = specs[13];
+  logistic.flow().prior_law(FlowPrior::kLogistic);
+  EXPECT_EQ(ModelSpec::from_card_text(logistic.to_card(), "card").flow().prior_law(), FlowPrior::kLogistic);
+  EXPECT_TRUE(ModelSpec::from_card_text(logistic.to_card(), "card") == logistic);
+  EXPECT_ERROR_CONTAINS(ModelSpec::from_card_text("[model]\nkind = \"flow\"\nprior = \"dalitz\"\nprior_law = \"cauchy\"\n", "card"),
+                        "prior_law: expected normal or logistic, but got 'cauchy'");
+  ModelSpec rambo_logistic(ModelKind::kFlow);
+  rambo_logistic.flow().prior_law(FlowPrior::kLogistic);
+  EXPECT_ERROR_CONTAINS(rambo_logistic.validate(), "prior_law = logistic: expected prior = dalitz");
   const ModelSpec pairs = ModelSpec::from_card_text(specs[14].to_card(), "card");
   EXPECT_TRUE(pairs.network().pair_bias());
   EXPECT_EQ(pairs.network().pair_hidden(), 24);

@@ -107,7 +107,8 @@ std::string LangevinFamily::density_refusal() const {
 // ---- flow matching on a chart: the Dalitz plane, the antenna-chain chart ----
 
 ChartFlowFamily::ChartFlowFamily(FlowMatching flow, std::int64_t coordinates, const char* what) : flow_(std::move(flow)) {
-  PHASEGEN_CHECK(flow_.prior() == FlowPrior::kNormal, what, ": expected the normal prior");
+  PHASEGEN_CHECK(flow_.prior() == FlowPrior::kNormal || flow_.prior() == FlowPrior::kLogistic, what,
+                 ": expected the normal or the logistic prior");
   flow_.set_coordinates(coordinates);
 }
 

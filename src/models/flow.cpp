@@ -53,6 +53,17 @@ at::Tensor standard_normal_log_density(const at::Tensor& x) {
   return -0.5 * rows.pow(2).sum(1) - 0.5 * static_cast<double>(rows.size(1)) * kLogTwoPi;
 }
 
+at::Tensor sample_logistic(at::IntArrayRef shape, at::Generator& gen, at::ScalarType dtype) {
+  // In float64 and away from 0 and 1, so that every draw is finite (|x| < 21 s).
+  const at::Tensor u = at::rand(shape, gen, at::TensorOptions().dtype(at::kDouble).device(gen.device())).clamp(1e-16, 1.0 - 1e-16);
+  return (kLogisticScale * (at::log(u) - at::log1p(-u))).to(dtype);
+}
+
+at::Tensor logistic_log_density(const at::Tensor& x) {
+  const at::Tensor a = x.reshape({x.size(0), -1}).to(at::kDouble).abs() / kLogisticScale;
+  return (-a - 2.0 * at::log1p(at::exp(-a))).sum(1) - static_cast<double>(a.size(1)) * std::log(kLogisticScale);
+}
+
 FlowPrior flow_prior_from_name(const std::string& name) { return kFlowPriorNames.parse(name); }
 
 const char* flow_prior_name(FlowPrior prior) { return kFlowPriorNames.name(prior); }
@@ -69,6 +80,7 @@ at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles
   if (prior_ == FlowPrior::kNormal) {
     return at::randn({batch, particles, coordinates_}, gen, at::TensorOptions().dtype(dtype).device(gen.device()));
   }
+  if (prior_ == FlowPrior::kLogistic) return sample_logistic({batch, particles, coordinates_}, gen, dtype);
   PHASEGEN_CHECK(coordinates_ == 3, "flow matching: the ", flow_prior_name(prior_), " prior needs 3 coordinates per particle");
   if (prior_ == FlowPrior::kRambo) return sample_rambo_prior(batch, particles, gen, dtype);
   PHASEGEN_CHECK(gaussian_->mean.size(0) == 3 * particles, "flow matching: the Gaussian prior has ",
@@ -79,6 +91,7 @@ at::Tensor FlowMatching::sample_prior(std::int64_t batch, std::int64_t particles
 at::Tensor FlowMatching::prior_log_density(const at::Tensor& x) const {
   switch (prior_) {
     case FlowPrior::kNormal: return standard_normal_log_density(x);
+    case FlowPrior::kLogistic: return logistic_log_density(x);
     case FlowPrior::kRambo: return rambo_prior_log_density(x.to(at::kDouble));
     case FlowPrior::kGaussian: return gaussian_->log_density(x);
   }

@@ -48,7 +48,7 @@ std::shared_ptr<const ModelFamily> make_family(const ModelSpec& spec, std::int64
     case ModelKind::kFlow: {
       if (f.prior() == FlowPriorChoice::kDalitz) {
         PHASEGEN_ASSERT(fitted.gaussian.has_value(), "a Dalitz-plane model without its standardisation");
-        FlowMatching flow(FlowPrior::kNormal, f.solver(), f.nfe());
+        FlowMatching flow(f.prior_law(), f.solver(), f.nfe());
         flow.set_time_law(f.time_law());
         return std::make_shared<DalitzFlowFamily>(std::move(flow), DalitzSpace(spec.cut(), sqrt_s, *fitted.gaussian));
       }

@@ -18,7 +18,7 @@ std::vector<std::string> keys_of(ModelKind kind) {
       return {"schedule", "reference_score", "epsilon", "parametrisation", "weighting", "divergence",
               "variance", "sampler", "nfe", "lift", "lift_scale"};
     case ModelKind::kFlow:
-      return {"prior", "solver", "nfe", "lift", "lift_scale", "features", "coupling", "time_law"};
+      return {"prior", "prior_law", "solver", "nfe", "lift", "lift_scale", "features", "coupling", "time_law"};
     case ModelKind::kVp: return {"schedule", "sampler", "nfe", "grid", "lift", "lift_scale", "features"};
     case ModelKind::kPFlow: return {"solver", "nfe"};
     case ModelKind::kPDdpm: return {"schedule", "sampler", "nfe", "grid"};
@@ -66,6 +66,7 @@ CardSection ModelSpec::schema() {
                                {"lift", CardType::kString},
                                {"lift_scale", CardType::kFloat},
                                {"prior", CardType::kString},
+                               {"prior_law", CardType::kString},
                                {"solver", CardType::kString},
                                {"sampler", CardType::kString},
                                {"nfe", CardType::kInt},
@@ -134,6 +135,7 @@ ModelSpec ModelSpec::from_table(const CardSection& t) {
     case ModelKind::kPFlow: {
       FlowOptions& f = spec.flow_;
       if (given("prior")) f.prior(kFlowPriorChoiceNames.parse(t.get_string("prior")));
+      if (given("prior_law")) f.prior_law(kPriorLawNames.parse(t.get_string("prior_law")));
       if (given("solver")) f.solver(kOdeSolverNames.parse(t.get_string("solver")));
       if (given("nfe")) f.nfe(t.get_int("nfe"));
       if (given("coupling")) f.coupling(kFlowCouplingNames.parse(t.get_string("coupling")));
@@ -173,6 +175,9 @@ void ModelSpec::validate() const {
   PHASEGEN_CHECK(std::isfinite(cut_) && cut_ >= 0 && cut_ < 1.0 / 3.0, "cut: expected a smallest s_ij/s in [0, 1/3), but got ", cut_);
   const bool q_state = kind_ == ModelKind::kLangevin ||
                        (kind_ == ModelKind::kFlow && (flow_.prior() == FlowPriorChoice::kRambo || flow_.prior() == FlowPriorChoice::kGaussian));
+  PHASEGEN_CHECK(kind_ != ModelKind::kFlow || flow_.prior_law() == FlowPrior::kNormal || flow_.prior() == FlowPriorChoice::kDalitz,
+                 "prior_law = ", kPriorLawNames.name(flow_.prior_law()),
+                 ": expected prior = dalitz (the law of the Dalitz plane's prior; the other priors are fixed)");
   if (kind_ == ModelKind::kFlow && flow_.prior() == FlowPriorChoice::kDalitz) {
     PHASEGEN_CHECK(is_mlp(network_), "prior = dalitz: expected network = mlp (the state is 2 coordinates)");
     PHASEGEN_CHECK(flow_.coupling() == FlowCoupling::kIndependent, "prior = dalitz: expected coupling = independent");
@@ -238,6 +243,9 @@ CardSection ModelSpec::to_table() const {
     }
     case ModelKind::kFlow:
       t.set("prior", std::string(kFlowPriorChoiceNames.name(flow_.prior())));
+      if (flow_.prior() == FlowPriorChoice::kDalitz) {
+        t.set("prior_law", std::string(kPriorLawNames.name(flow_.prior_law())));
+      }
       t.set("coupling", std::string(kFlowCouplingNames.name(flow_.coupling())));
       t.set("time_law", std::string(kFlowTimeLawNames.name(flow_.time_law())));
       [[fallthrough]];

@@ -11,7 +11,8 @@
 // A soft or collinear pole of the target (a density ~ 1 / y_i) is flat in ln y and the cut is no
 // edge at all: the density of u falls off smoothly (exponentially) past ln c. The state is u
 // standardised by the mean and Cholesky factor of the training events' u, so N(0, I) is its
-// natural prior. Any state decodes to an exact massless event in the CM frame with every s_ij/s
+// natural prior (or the unit-variance logistic, whose exponential tails match the target's, for
+// bounded event weights). Any state decodes to an exact massless event in the CM frame with every s_ij/s
 // >= c: the energies x_i = 1 - y_i, the angles from sin^2(theta_ij / 2) = y_k / (x_i x_j) (no
 // cancellation near collinear limits), then the orientation (a rotation) applied. Targets are
 // rotation-invariant, so the orientation is drawn uniformly and never learned.

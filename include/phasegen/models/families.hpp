@@ -147,7 +147,8 @@ class FlowFamily : public ModelFamily {
 };
 
 /// What the flows on a chart of the event share: one state vector of `coordinates` per event
-/// ([b, 1, coordinates]) from N(0, I), every state decoded to an exact event by the chart.
+/// ([b, 1, coordinates]) from N(0, I) or the logistic prior (prior_law), every state decoded to an
+/// exact event by the chart.
 class ChartFlowFamily : public ModelFamily {
  public:
   std::int64_t last_step() const override { return steps_for_budget(flow_.solver(), flow_.nfe()); }
@@ -157,7 +158,7 @@ class ChartFlowFamily : public ModelFamily {
   const FlowMatching& flow() const { return flow_; }
 
  protected:
-  /// `flow` with the normal prior (`what` names the family in the error otherwise).
+  /// `flow` with the normal or the logistic prior (`what` names the family in the error otherwise).
   ChartFlowFamily(FlowMatching flow, std::int64_t coordinates, const char* what);
   /// Integrates a batch of prior draws to states [batch, 1, coordinates], handing every state to
   /// `on_events` decoded with `decode` (every `every`-th from the first, and the last).
@@ -169,11 +170,11 @@ class ChartFlowFamily : public ModelFamily {
 };
 
 /// Flow matching for three-body events on the Dalitz plane (see dalitz.hpp): a 2-coordinate state
-/// (the standardised log-ratios of the invariants above the cut) from N(0, I), each event's
+/// (the standardised log-ratios of the invariants above the cut) from N(0, I) or the logistic, each event's
 /// orientation drawn uniformly and kept along its path. The network is an MLP on [b, 1, 2].
 class DalitzFlowFamily : public ChartFlowFamily {
  public:
-  /// `flow` with the normal prior.
+  /// `flow` with the normal or the logistic prior.
   DalitzFlowFamily(FlowMatching flow, DalitzSpace space);
   at::Tensor loss(QNetworkImpl& net, const at::Tensor& events, at::Generator& gen) const override;
   at::Tensor sample(QNetworkImpl& net, std::int64_t batch, std::int64_t particles, at::Generator& gen,

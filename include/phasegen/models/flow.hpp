@@ -49,10 +49,22 @@ struct FlowDensitySample {
 };
 
 /// kRambo: p_ref (for q-space); kGaussian: a Gaussian fitted to the encoded data; kNormal: N(0, I)
-/// (z-space, where it is exactly p_ref, and the p-space baseline).
-enum class FlowPrior { kRambo, kGaussian, kNormal };
-inline constexpr NameTable<FlowPrior, 3> kFlowPriorNames{
-    "prior", "prior", {{{FlowPrior::kRambo, "rambo"}, {FlowPrior::kGaussian, "gaussian"}, {FlowPrior::kNormal, "normal"}}}};
+/// (z-space, where it is exactly p_ref, and the p-space baseline); kLogistic: independent logistic
+/// coordinates of unit variance (scale sqrt(3) / pi), whose tails fall off exponentially, not as a
+/// Gaussian's (a chart's state whose target density has exponential tails, see logistic_log_density).
+enum class FlowPrior { kRambo, kGaussian, kNormal, kLogistic };
+inline constexpr NameTable<FlowPrior, 4> kFlowPriorNames{
+    "prior",
+    "prior",
+    {{{FlowPrior::kRambo, "rambo"}, {FlowPrior::kGaussian, "gaussian"}, {FlowPrior::kNormal, "normal"}, {FlowPrior::kLogistic, "logistic"}}}};
+
+/// The scale of the unit-variance logistic law: sqrt(3) / pi.
+inline constexpr double kLogisticScale = 0.55132889542179204;
+/// Draws [shape] of the unit-variance logistic law, s log(u / (1 - u)) with u uniform, in `dtype`.
+at::Tensor sample_logistic(at::IntArrayRef shape, at::Generator& gen, at::ScalarType dtype = at::kFloat);
+/// log of the product of unit-variance logistic densities over all coordinates of each row of x
+/// [batch, ...]: sum of -log s - |a| - 2 log(1 + exp(-|a|)), a = x / s -> [batch] float64.
+at::Tensor logistic_log_density(const at::Tensor& x);
 FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo", "gaussian" or "normal"
 const char* flow_prior_name(FlowPrior prior);
 

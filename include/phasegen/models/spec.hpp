@@ -54,8 +54,16 @@ inline constexpr NameTable<FlowPriorChoice, 5> kFlowPriorChoiceNames{
     "rambo, gaussian (fitted to the lifted data), latent (N(0, I) in z-space), dalitz (N = 3, the Dalitz plane) "
     "or chain (identical particles, the antenna-chain chart)"};
 
+/// The law of the Dalitz-plane flow's prior (prior = dalitz) on its standardised state: normal
+/// (N(0, I)) or logistic (independent unit-variance logistic coordinates, exponential tails: with
+/// them the sampler's density falls off no faster than the Dalitz plane's target does, so event
+/// weights stay bounded in the tails).
+inline constexpr NameTable<FlowPrior, 2> kPriorLawNames{
+    "prior_law", nullptr, {{{FlowPrior::kNormal, "normal"}, {FlowPrior::kLogistic, "logistic"}}}};
+
 /// Flow matching: kind = flow uses every setting, pflow (N(0, I) on P/x) the solver and the NFE.
 struct FlowOptions {
+  TORCH_ARG(FlowPrior, prior_law) = FlowPrior::kNormal;
   TORCH_ARG(FlowPriorChoice, prior) = FlowPriorChoice::kRambo;
   TORCH_ARG(OdeSolver, solver) = OdeSolver::kHeun;
   TORCH_ARG(std::int64_t, nfe) = 20;
