@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The exact event weights of a flow model against a known target, over independent runs: for every
 # seed, `phasegen integrate` (the integral against the exact value, ESS, unweighting efficiencies,
-# beside flat phase space and the generator's mapping) and `phasegen sample --weights` (a weighted
-# set), the weighted sets judged by one `phasegen eval` against a truth file, each observable beside
-# its floor at the set's effective size. Prints Markdown rows: mean +- sd over the seeds.
+# beside flat phase space and the generator's mapping), `phasegen sample --weights` (a weighted
+# set) and a set of the target's own generator of that set's effective size (the floor), all judged
+# by one `phasegen eval` against a truth file. Prints Markdown rows: mean +- sd over the seeds, and
+# per observable the mean KS of the weighted sets over the mean KS of the generator's sets.
 #
 # usage: scripts/weights-spread.sh CHECKPOINT TRUTH "TARGET FLAGS"
 #   e.g.  scripts/weights-spread.sh runs/qqg-msq1e-3-cpu.ckpt runs/qqg-msq1e-3-test.pt "qqg --msq 1e-3"
 #   Environment: PHASEGEN (build/apps/phasegen), SEEDS ("11 12 13 14 15"), EVENTS (integrate's,
-#   100000), SET_EVENTS (each weighted set's, 20000), WORK (runs/weights-spread), WORKERS (1).
+#   100000), SET_EVENTS (each weighted set's, 20000), WORK (runs/weights-spread), WORKERS (1),
+#   REUSE (1: keep the integrate and weighted-set files already in WORK).
 set -euo pipefail
-[[ $# -eq 3 ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[[ $# -eq 3 ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
 checkpoint=$1
 truth=$2
 read -r -a target <<< "$3"
@@ -20,17 +22,27 @@ events=${EVENTS:-100000}
 set_events=${SET_EVENTS:-20000}
 work=${WORK:-runs/weights-spread}
 workers=${WORKERS:-1}
+reuse=${REUSE:-0}
 mkdir -p "$work"
 
 samples=()
 labels=()
 for seed in $seeds; do
-  "$phasegen" integrate --checkpoint "$checkpoint" --target "${target[@]}" --events "$events" --seed "$seed" \
-    --workers "$workers" --out "$work/integrate-$seed.json" > "$work/integrate-$seed.log"
-  "$phasegen" sample --checkpoint "$checkpoint" --weights "${target[@]}" --events "$set_events" --seed "$seed" \
-    --workers "$workers" --out "$work/weighted-$seed.pt" > "$work/weighted-$seed.log"
-  samples+=("$work/weighted-$seed.pt")
-  labels+=("weighted:$seed")
+  if [[ $reuse != 1 || ! -f $work/integrate-$seed.json ]]; then
+    "$phasegen" integrate --checkpoint "$checkpoint" --target "${target[@]}" --events "$events" --seed "$seed" \
+      --workers "$workers" --out "$work/integrate-$seed.json" > "$work/integrate-$seed.log"
+  fi
+  if [[ $reuse != 1 || ! -f $work/weighted-$seed.pt ]]; then
+    "$phasegen" sample --checkpoint "$checkpoint" --weights "${target[@]}" --events "$set_events" --seed "$seed" \
+      --workers "$workers" --out "$work/weighted-$seed.pt" > "$work/weighted-$seed.log"
+  fi
+  # The floor: the generator's events, as many as the weighted set's effective size (its log's ESS/n).
+  ess=$(sed -n 's/.*ESS\/n \([0-9.e+-]*\),.*/\1/p' "$work/weighted-$seed.log" | head -1)
+  [[ -n $ess ]] || { echo "weights-spread: no ESS/n in $work/weighted-$seed.log" >&2; exit 1; }
+  floor_events=$(python3 -c "print(max(2, round($set_events * $ess)))")
+  "$phasegen" data -t "${target[@]}" -e "$floor_events" --seed "$((seed + 1000))" -o "$work/floor-$seed.pt" > /dev/null
+  samples+=("$work/weighted-$seed.pt" "$work/floor-$seed.pt")
+  labels+=("weighted:$seed" "floor:$seed")
 done
 "$phasegen" eval --truth "$truth" --samples "${samples[@]}" --label "${labels[@]}" --out "$work/eval" --no-plots \
   > "$work/eval.log"
@@ -74,29 +86,29 @@ nonpositive = sum(r["nonpositive_jacobian_events"] for r in runs)
 print(f"events with a non-positive step determinant: {nonpositive}; sampling {spread([r['events'] / r['seconds'] for r in runs], 3)} events/s")
 
 d = json.load(open(f"{work}/eval/eval.json"))
+weighted = [s for s in d["samples"] if s["label"].startswith("weighted:")]
+floors = {s["label"].split(":", 1)[1]: s for s in d["samples"] if s["label"].startswith("floor:")}
 print()
-print("| set | effective size | worst KS / its floor (observable) | KS log10(tau/s) / floor | AUC (floor) |")
+print("| set | effective size | worst KS / its floor set's (observable) | KS log10(tau/s) / floor | AUC (floor set's) |")
 print("|---|---|---|---|---|")
-worst_ratio, tau_ratio, aucs, ess = [], [], [], []
-for s in d["samples"]:
-    obs = s["observables"]
-    ratios = {k: obs[k]["model"]["ks"] / obs[k]["floor"]["ks"] for k in obs}
+aucs, ess = [], []
+for s in weighted:
+    f = floors[s["label"].split(":", 1)[1]]
+    obs, fobs = s["observables"], f["observables"]
+    ratios = {k: obs[k]["model"]["ks"] / fobs[k]["model"]["ks"] for k in obs}
     worst = max(ratios, key=ratios.get)
-    worst_ratio.append(ratios[worst])
-    if "log10(tau/s)" in obs:
-        tau_ratio.append(ratios["log10(tau/s)"])
     aucs.append(s["classifier"]["auc"])
     ess.append(s["effective_events"])
     print(f"| {s['label']} | {s['effective_events']} | {ratios[worst]:.2f} ({worst}) | "
-          f"{ratios.get('log10(tau/s)', float('nan')):.2f} | {s['classifier']['auc']:.4f} ({d['classifier_floor']['auc']:.4f}) |")
-print(f"over the sets: worst KS / floor {spread(worst_ratio, 3)}, log10(tau/s) {spread(tau_ratio, 3) if tau_ratio else '-'}, "
-      f"AUC {spread(aucs)}, effective size {spread(ess, 5)}")
-# Per observable, the mean KS over the sets against the mean of their floors.
-names = list(d["samples"][0]["observables"])
-means = {k: (sum(s["observables"][k]["model"]["ks"] for s in d["samples"]) / len(d["samples"]),
-             sum(s["observables"][k]["floor"]["ks"] for s in d["samples"]) / len(d["samples"])) for k in names}
+          f"{ratios.get('log10(tau/s)', float('nan')):.2f} | {s['classifier']['auc']:.4f} ({f['classifier']['auc']:.4f}) |")
+print(f"over the sets: AUC {spread(aucs)} (floor sets' {spread([f['classifier']['auc'] for f in floors.values()])}), "
+      f"effective size {spread(ess, 5)}")
+# Per observable, the mean KS of the weighted sets against the mean KS of the floor sets.
+names = list(weighted[0]["observables"])
+means = {k: (sum(s["observables"][k]["model"]["ks"] for s in weighted) / len(weighted),
+             sum(f["observables"][k]["model"]["ks"] for f in floors.values()) / len(floors)) for k in names}
 worst = max(names, key=lambda k: means[k][0] / means[k][1])
-print(f"mean KS / mean floor over the sets, worst observable: {means[worst][0] / means[worst][1]:.2f} ({worst}: "
-      f"{means[worst][0]:.4f} / {means[worst][1]:.4f}); every observable: "
+print(f"mean KS of the weighted sets / mean KS of the floor sets, worst observable: {means[worst][0] / means[worst][1]:.2f} "
+      f"({worst}: {means[worst][0]:.4f} / {means[worst][1]:.4f}); every observable: "
       + ", ".join(f"{k} {means[k][0] / means[k][1]:.2f}" for k in names))
 PY
