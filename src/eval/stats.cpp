@@ -13,11 +13,14 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
+// The values of a sample as a contiguous float64 CPU tensor: searchsorted and bucketize copy (and
+// warn) otherwise, and sort keeps a strided input's strides (a column of an event tensor is strided).
+at::Tensor cpu_values(const at::Tensor& x) { return x.detach().to(at::kCPU, at::kDouble).contiguous(); }
+
 at::Tensor sorted_cpu(const at::Tensor& x, const char* what) {
   PHASEGEN_CHECK(x.dim() == 1 && x.numel() > 0, what, ": expected a non-empty 1-D sample, but got shape ",
                  x.sizes());
-  // Contiguous: searchsorted copies (and warns) otherwise, and sort keeps a strided input's strides.
-  return std::get<0>(x.detach().to(at::kCPU, at::kDouble).contiguous().sort()).contiguous();
+  return std::get<0>(cpu_values(x).sort());
 }
 
 KsResult make_result(double d, double effective_n) {
@@ -128,14 +131,14 @@ std::pair<at::Tensor, at::Tensor> weighted_ecdf(const at::Tensor& b, const at::T
   const at::Tensor w = weights.detach().to(at::kCPU, at::kDouble);
   PHASEGEN_CHECK((at::isfinite(w) & (w >= 0)).all().item<bool>() && w.sum().item<double>() > 0, what,
                  ": expected finite weights >= 0, not all 0");
-  auto [x, order] = b.detach().to(at::kCPU, at::kDouble).contiguous().sort();
+  auto [x, order] = cpu_values(b).sort();
   const at::Tensor cumulative = w.index_select(0, order).cumsum(0);
-  return {x.contiguous(), cumulative / cumulative[-1]};
+  return {x, cumulative / cumulative[-1]};
 }
 
 // The weighted CDF (x, F) at `points`: the share of weight at values <= each point.
 at::Tensor weighted_cdf_at(const std::pair<at::Tensor, at::Tensor>& ecdf, const at::Tensor& points) {
-  const at::Tensor index = at::searchsorted(ecdf.first, points.contiguous(), false, /*right=*/true);
+  const at::Tensor index = at::searchsorted(ecdf.first, points, false, /*right=*/true);
   const at::Tensor padded = at::cat({at::zeros({1}, at::kDouble), ecdf.second});
   return padded.index_select(0, index);
 }
@@ -178,7 +181,7 @@ Chi2Result chi2_test(const at::Tensor& a, const at::Tensor& b, int bins, const a
   PHASEGEN_CHECK(bins >= 2, "chi2_test: expected at least 2 bins, but got ", bins);
   at::Tensor xa = sorted_cpu(a, "chi2_test");
   PHASEGEN_CHECK(b_weights.dim() == 1 && b_weights.numel() == b.numel(), "chi2_test: expected one weight per value");
-  const at::Tensor xb = b.detach().to(at::kCPU, at::kDouble).contiguous(), w = b_weights.detach().to(at::kCPU, at::kDouble);
+  const at::Tensor xb = cpu_values(b), w = b_weights.detach().to(at::kCPU, at::kDouble);
   at::Tensor levels = at::arange(1, bins, at::kDouble) / bins;
   at::Tensor edges = std::get<0>(at::unique_consecutive(at::quantile(xa, levels)));
   const std::int64_t cells = edges.numel() + 1;

@@ -65,7 +65,7 @@ at::Tensor sample_logistic(at::IntArrayRef shape, at::Generator& gen, at::Scalar
 /// log of the product of unit-variance logistic densities over all coordinates of each row of x
 /// [batch, ...]: sum of -log s - |a| - 2 log(1 + exp(-|a|)), a = x / s -> [batch] float64.
 at::Tensor logistic_log_density(const at::Tensor& x);
-FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo", "gaussian" or "normal"
+FlowPrior flow_prior_from_name(const std::string& name);  ///< "rambo", "gaussian", "normal" or "logistic"
 const char* flow_prior_name(FlowPrior prior);
 
 /// How training draws t: uniform on (0, 1); data: t = u^2 (density 1/(2 sqrt(t))), more of the
