@@ -1,7 +1,7 @@
 # phasegen: the two commands of the quick start, and a few more.
 #   make demo   install what is missing, build (Release), run the main job on built-in defaults:
 #               train and sample the CPU-sized muon-decay model of the paper
-#   make test   same set-up, then the whole test suite through ctest
+#   make test   same set-up, then the whole test suite through ctest (C++, command line, Python)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -10,7 +10,7 @@ CMAKE_ARGS ?=
 DEMO_DIR = out/demo
 PHASEGEN = $(BUILD_DIR)/apps/phasegen
 
-.PHONY: all deps configure build build-cli demo test bench clean
+.PHONY: all deps configure build build-cli demo test bench install clean
 
 all: build
 
@@ -51,6 +51,12 @@ test: build
 bench: build
 	$(BUILD_DIR)/bench/bench_phasespace --benchmark_counters_tabular=true
 	$(BUILD_DIR)/bench/bench_targets --benchmark_counters_tabular=true
+
+# The library, the command-line tool and the Python package (into Python's own directory under the
+# prefix, docs/PYTHON.md): make install PREFIX=/opt/phasegen (default: CMake's, /usr/local).
+PREFIX ?=
+install: build
+	cmake --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log out

@@ -18,8 +18,6 @@ namespace phasegen::cli {
 
 namespace {
 
-// Events drawn per call of the generator: fixed, so that the events depend only on the seed.
-constexpr std::int64_t kChunk = 100000;
 constexpr std::int64_t kDefaultEvents = 100000;
 
 struct DataFlags {
@@ -94,7 +92,7 @@ void generate_set(const TargetSpec& spec, const SetPlan& set, const std::string&
   at::Generator gen = make_generator(set.seed);
   const auto start = Clock::now();
   const double generate_seconds =
-      generate_into(outputs, set.events, kChunk, std::string("data ") + target_name(spec.kind) + " " + set.label,
+      generate_into(outputs, set.events, kGenerateChunk, std::string("data ") + target_name(spec.kind) + " " + set.label,
                     [&](std::int64_t n) { return generator.generate(n, gen); });
   const GenerationStats& stats = generator.stats();
   std::cout << "phasegen data: " << set.label << ", " << spec.description() << ", seed " << set.seed << "\n"

@@ -12,6 +12,7 @@
 #include "phasegen/core/error.hpp"
 #include "phasegen/core/random.hpp"
 #include "phasegen/eval/weights.hpp"
+#include "phasegen/models/weighted.hpp"
 #include "phasegen/io/event_io.hpp"
 #include "phasegen/io/json.hpp"
 #include "phasegen/models/model.hpp"
@@ -57,7 +58,7 @@ void run_integrate(const IntegrateFlags& f) {
   PHASEGEN_CHECK(refusal.empty(), "checkpoint '", f.checkpoint, "': ", refusal);
   const TargetSpec spec = f.target.resolve("--target", model);
   const double exact = target_integral(spec);
-  const std::string unit = integral_unit(spec);
+  const std::string unit = target_integral_unit(spec);
   const double volume = phase_space_volume(spec.n_particles(), spec.sqrt_s);
   const SampleOptions options = SampleOptions().seed(static_cast<std::uint64_t>(f.seed)).batch(f.batch).workers(f.workers);
   const SamplePlan plan = model.plan(f.events, options);

@@ -68,7 +68,7 @@ void run_weighted_sample(const SampleFlags& f, const Model& model, const SampleO
       });
   bar.finish();
   const WeightSummary& s = ws.summary;
-  const std::string unit = integral_unit(target);
+  const std::string unit = target_integral_unit(target);
   WeightInfo& info = wopts.weights;
   info.mode = f.unweight ? WeightInfo::Mode::kUnweighted : WeightInfo::Mode::kWeighted;
   info.name = target_name(target.kind);
@@ -145,22 +145,14 @@ void run_sample(const SampleFlags& f) {
   const at::Device device = device_from_name(f.device);
   Model trained = Model::load(f.checkpoint, device);
   // Sampler flags replace the checkpoint's settings; each applies to the families that have it.
-  CardSection table = trained.spec().to_table();
-  const std::string kind = kModelKindNames.name(trained.spec().kind());
-  auto override_with = [&](const std::string& flag, const std::string& key, const std::string& value,
-                           const char* families) {
-    if (value.empty()) return;
-    PHASEGEN_CHECK(table.has(key), flag, " applies to ", families, " models, but '", f.checkpoint, "' holds a ", kind,
-                   " model");
-    table.set_text(key, value, flag);
-  };
-  override_with("--variance", "variance", f.variance, "langevin");
-  override_with("--solver", "solver", f.solver, "flow");
-  override_with("--sampler", "sampler", f.sampler, "langevin and vp");
-  override_with("--grid", "grid", f.grid, "vp");
-  PHASEGEN_CHECK(f.nfe >= 0, "--nfe: expected a positive number of evaluations, but got ", f.nfe);
-  override_with("--nfe", "nfe", f.nfe > 0 ? std::to_string(f.nfe) : "", "langevin, flow and vp");
-  const Model model = trained.with_spec(ModelSpec::from_table(table));
+  SamplerSettings sampler;
+  sampler.variance = f.variance;
+  sampler.solver = f.solver;
+  sampler.sampler = f.sampler;
+  sampler.grid = f.grid;
+  sampler.nfe = f.nfe;
+  const Model model = trained.with_spec(with_sampler_settings(
+      trained.spec(), sampler, [](const std::string& key) { return "--" + key; }, "'" + f.checkpoint + "'"));
   const ModelOrigin& origin = *model.origin();
   const std::string description = model.description();
   SampleOptions options = SampleOptions()

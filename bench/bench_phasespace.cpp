@@ -67,9 +67,25 @@ void BM_ScalarRamboReference(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The RAMBO map alone on states drawn once (the C++ side of bench/python-overhead.sh).
+void BM_RamboMap(benchmark::State& state) {
+  at::set_num_threads(1);
+  const std::int64_t particles = state.range(0);
+  const std::int64_t batch = state.range(1);
+  at::Generator gen = phasegen::make_generator(1);
+  const at::Tensor q = phasegen::sample_rambo_prior(batch, particles, gen);
+  for (auto _ : state) {
+    at::Tensor p = phasegen::rambo_map(q, 1.0);
+    benchmark::DoNotOptimize(p.data_ptr());
+  }
+  state.counters["events/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 BENCHMARK(BM_UniformPhaseSpace)->ArgNames({"N", "batch"})->ArgsProduct({{3, 10, 100}, {65536}})->UseRealTime();
+BENCHMARK(BM_RamboMap)->ArgNames({"N", "batch"})->ArgsProduct({{3, 10}, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ScalarRamboReference)->ArgNames({"N", "batch"})->ArgsProduct({{3, 10, 100}, {65536}})->UseRealTime();
 
 namespace {
@@ -81,6 +97,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& run : runs) {
       const std::string name = run.benchmark_name();
+      if (name.find("RamboMap") != std::string::npos) continue;  // the map alone: not in the ratio table
       const auto n_at = name.find("N:");
       const std::string n = name.substr(n_at + 2, name.find('/', n_at) - n_at - 2);
       const double rate = run.counters.at("events/s");

@@ -11,7 +11,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   libhepmc3-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  gnuplot-nox python3 python3-torch
+  gnuplot-nox python3 python3-torch python3-dev pybind11-dev python3-pytest python3-setuptools python3-pip
   chromium
 )
 (($# == 0)) || packages=("$@")

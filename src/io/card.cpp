@@ -1,5 +1,7 @@
 #include "phasegen/io/card.hpp"
 
+#include <algorithm>
+
 #include <toml++/toml.h>
 
 #include <cmath>
@@ -113,6 +115,10 @@ const CardField& CardSection::field(const std::string& key) const {
     if (f.key == key) return f;
   }
   throw Error(detail::concat("run card [", name_, "]: no setting '", key, "'"));
+}
+
+bool CardSection::knows(const std::string& key) const {
+  return std::any_of(schema_.begin(), schema_.end(), [&](const CardField& f) { return f.key == key; });
 }
 
 void CardSection::set(const std::string& key, CardValue value) {

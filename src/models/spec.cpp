@@ -292,4 +292,25 @@ std::string ModelSpec::description() const {
   return what + "; " + kNetworkKindNames.name(network_.kind()) + " network";
 }
 
+ModelSpec with_sampler_settings(const ModelSpec& spec, const SamplerSettings& settings,
+                                const std::function<std::string(const std::string&)>& name_of,
+                                const std::string& model) {
+  CardSection table = spec.to_table();
+  const std::string kind = kModelKindNames.name(spec.kind());
+  auto replace = [&](const std::string& key, const std::string& value, const char* kinds) {
+    if (value.empty()) return;
+    const std::string name = name_of(key);
+    PHASEGEN_CHECK(table.has(key), name, " applies to ", kinds, " models, but ", model, " holds a ", kind, " model");
+    table.set_text(key, value, name);
+  };
+  replace("variance", settings.variance, "langevin");
+  replace("solver", settings.solver, "flow");
+  replace("sampler", settings.sampler, "langevin and vp");
+  replace("grid", settings.grid, "vp");
+  PHASEGEN_CHECK(settings.nfe >= 0, name_of("nfe"), ": expected a positive number of evaluations, but got ",
+                 settings.nfe);
+  replace("nfe", settings.nfe > 0 ? std::to_string(settings.nfe) : "", "langevin, flow and vp");
+  return ModelSpec::from_table(table);
+}
+
 }  // namespace phasegen

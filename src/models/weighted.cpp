@@ -117,4 +117,42 @@ WeightedSample sample_weighted(const Model& model, std::int64_t events, const Ta
   return out;
 }
 
+TargetSpec resolve_target(const TargetRequest& request, const Model& model, const std::string& what,
+                          const std::function<std::string(const std::string&)>& name_of) {
+  PHASEGEN_CHECK(std::isfinite(request.sqrt_s) && request.sqrt_s >= 0, name_of("sqrt_s"),
+                 ": expected a positive energy, but got ", request.sqrt_s);
+  PHASEGEN_CHECK(request.msq >= 0, name_of("msq"), ": expected a cut 0 < msq < 1/3, but got ", request.msq);
+  PHASEGEN_CHECK(request.particles >= 0, name_of("particles"), ": expected N >= 2, but got ", request.particles);
+  TargetSpec spec;
+  spec.kind = target_from_name(request.target);
+  spec.sqrt_s = request.sqrt_s > 0 ? request.sqrt_s : model.sqrt_s();
+  spec.particles = request.particles > 0 ? request.particles : model.particles();
+  spec.symmetrize = request.symmetrize;
+  PHASEGEN_CHECK(spec.kind != TargetKind::kAps, what,
+                 " aps: the APS sets have no closed-form density relative to flat phase space to weigh events by");
+  if (spec.kind == TargetKind::kQqg) {
+    PHASEGEN_CHECK(request.msq > 0 || model.support_cut() > 0, name_of("msq"),
+                   ": the q qbar g target needs its cut on s_ij/s (the model has none to default to)");
+    spec.msq = request.msq > 0 ? request.msq : model.support_cut();
+  }
+  spec.validate();
+  PHASEGEN_CHECK(spec.n_particles() == model.particles(), what, " ", request.target, ": N = ", spec.n_particles(),
+                 ", but the checkpoint's model makes N = ", model.particles(), " events");
+  PHASEGEN_CHECK(std::abs(spec.sqrt_s - model.sqrt_s()) <= 1e-12 * model.sqrt_s(), name_of("sqrt_s"), " ",
+                 spec.sqrt_s, " GeV: the checkpoint's model makes events at sqrt_s = ", model.sqrt_s(), " GeV");
+  const double support = model.support_cut();
+  if (support > 0) {
+    PHASEGEN_CHECK(spec.kind == TargetKind::kQqg && spec.msq >= support * (1 - 1e-12), what, " ", request.target,
+                   spec.kind == TargetKind::kQqg ? detail::concat(" ", name_of("msq"), " ", spec.msq) : std::string(),
+                   ": the target has weight below s_ij/s = ", support, ", where the model (prior = dalitz, cut ", support,
+                   ") makes no events; its weights would miss that part");
+  }
+  return spec;
+}
+
+std::string target_integral_unit(const TargetSpec& spec) {
+  const std::int64_t power = 2 * spec.n_particles() - 4 + (spec.kind == TargetKind::kMuon ? 3 : 0);
+  return power == 0 ? std::string() : power == 1 ? std::string("GeV") : detail::concat("GeV^", power);
+}
+
 }  // namespace phasegen

@@ -2,8 +2,12 @@
 
 #include <cfloat>
 #include <cmath>
+#include <functional>
+
+#include <ATen/core/grad_mode.h>
 
 #include "phasegen/core/error.hpp"
+#include "phasegen/physics/phasespace.hpp"
 
 namespace phasegen {
 
@@ -97,22 +101,81 @@ at::Tensor rescale(const at::Tensor& v, const at::Tensor& r, const at::Tensor& n
   return v * (new_r / r.clamp_min(DBL_MIN)).unsqueeze(-1);
 }
 
+// The new radii f(r) of a radial map, exact in value; with autograd on, differentiable in r through
+// df/dr = exp(log_slope) (the ratio of the two radial densities) instead of through Newton's
+// iterations, which would record a graph of every step for a first derivative the formula gives at once.
+at::Tensor radial_map(const at::Tensor& r, const std::function<at::Tensor(const at::Tensor&)>& value,
+                      const std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>& log_slope) {
+  if (!(at::GradMode::is_enabled() && r.requires_grad())) return value(r);
+  at::Tensor fixed_r = r.detach();
+  at::Tensor new_r;
+  {
+    at::NoGradGuard no_grad;
+    new_r = value(fixed_r);
+  }
+  // At a zero radius both log-densities are -inf: the slope is read as 0 there (a measure-zero point).
+  at::Tensor slope = at::nan_to_num(at::exp(log_slope(fixed_r, new_r)), 0.0);
+  return new_r + (r - fixed_r) * slope;
+}
+
+constexpr double kLogTwoPi = 1.8378770664093454836;  // log(2 pi)
+
+// log of the chi_3 density of a radius r, sqrt(2/pi) r^2 e^(-r^2/2), and of the Gamma(2, 1) density of
+// a radius rho, rho e^-rho.
+at::Tensor log_chi3_density(const at::Tensor& r) {
+  return 0.5 * std::log(2.0 / kPi) + 2.0 * at::log(r) - 0.5 * r * r;
+}
+at::Tensor log_gamma2_density(const at::Tensor& rho) { return at::log(rho) - rho; }
+
+at::Tensor gaussian_radius_to_gamma(const at::Tensor& r) {
+  // |z| ~ chi_3 has CDF P(3/2, r^2/2); |q| ~ Gamma(2, 1) has CDF P(2, rho).
+  auto [log_p, log_q] = log_gamma_cdf_pair(1.5, r * r * 0.5);
+  return inverse_gamma_cdf(2.0, log_p, log_q);
+}
+
+at::Tensor gamma_radius_to_gaussian(const at::Tensor& rho) {
+  auto [log_p, log_q] = log_gamma_cdf_pair(2.0, rho);
+  return (inverse_gamma_cdf(1.5, log_p, log_q) * 2.0).sqrt_();
+}
+
+void check_events(const at::Tensor& v, const char* what) {
+  check_vectors(v, what);
+  PHASEGEN_CHECK(v.dim() == 3, what, ": expected [batch, N, 3], but got ", v.sizes());
+}
+
 }  // namespace
 
 at::Tensor gaussian_to_qspace(const at::Tensor& z) {
   check_vectors(z, "gaussian_to_qspace");
   at::Tensor r = at::linalg_vector_norm(z, 2, {-1}, false, c10::nullopt);
-  // |z| ~ chi_3 has CDF P(3/2, r^2/2); |q| ~ Gamma(2, 1) has CDF P(2, rho).
-  auto [log_p, log_q] = log_gamma_cdf_pair(1.5, r * r * 0.5);
-  return rescale(z, r, inverse_gamma_cdf(2.0, log_p, log_q));
+  at::Tensor rho = radial_map(r, gaussian_radius_to_gamma, [](const at::Tensor& r0, const at::Tensor& rho0) {
+    return log_chi3_density(r0) - log_gamma2_density(rho0);
+  });
+  return rescale(z, r, rho);
 }
 
 at::Tensor qspace_to_gaussian(const at::Tensor& q) {
   check_vectors(q, "qspace_to_gaussian");
   at::Tensor rho = at::linalg_vector_norm(q, 2, {-1}, false, c10::nullopt);
-  auto [log_p, log_q] = log_gamma_cdf_pair(2.0, rho);
-  at::Tensor half_r2 = inverse_gamma_cdf(1.5, log_p, log_q);
-  return rescale(q, rho, (half_r2 * 2.0).sqrt_());
+  at::Tensor r = radial_map(rho, gamma_radius_to_gaussian, [](const at::Tensor& rho0, const at::Tensor& r0) {
+    return log_gamma2_density(rho0) - log_chi3_density(r0);
+  });
+  return rescale(q, rho, r);
+}
+
+at::Tensor gaussian_to_qspace_log_jacobian(const at::Tensor& z) {
+  check_events(z, "gaussian_to_qspace_log_jacobian");
+  // The map carries N(0, I) onto p_ref exactly, so p_ref(q) |det dq/dz| = N(z) per event.
+  at::Tensor q = gaussian_to_qspace(z);
+  at::Tensor log_normal = (-0.5 * (z * z).sum({1, 2})) - 1.5 * kLogTwoPi * static_cast<double>(z.size(1));
+  return log_normal - rambo_prior_log_density(q);
+}
+
+at::Tensor qspace_to_gaussian_log_jacobian(const at::Tensor& q) {
+  check_events(q, "qspace_to_gaussian_log_jacobian");
+  at::Tensor z = qspace_to_gaussian(q);
+  at::Tensor log_normal = (-0.5 * (z * z).sum({1, 2})) - 1.5 * kLogTwoPi * static_cast<double>(q.size(1));
+  return rambo_prior_log_density(q) - log_normal;
 }
 
 }  // namespace phasegen

@@ -1,6 +1,7 @@
 #include "phasegen/physics/phasespace.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cfloat>
@@ -48,6 +49,41 @@ at::Tensor isotropic_directions(const at::Tensor& u_cos, const at::Tensor& u_phi
   at::Tensor sin_theta = (1.0 - cos_theta * cos_theta).clamp_min_(0.0).sqrt_();
   at::Tensor phi = u_phi.mul(2.0 * kPi);
   return at::stack({sin_theta * at::cos(phi), sin_theta.mul_(at::sin(phi)), cos_theta}, 0);
+}
+
+// Derivatives. The exact maps below work in place and in light-cone form for their values; autograd
+// cannot follow in-place steps. Where a graph is being recorded they return the exact value with the
+// derivatives of the plain textbook formula of the same map: exact + (plain - plain.detach()) holds
+// the exact value bit for bit (plain - plain is 0) and has plain's derivatives to every order.
+bool records_graph(const at::Tensor& t) { return at::GradMode::is_enabled() && t.requires_grad(); }
+
+at::Tensor with_plain_derivatives(const at::Tensor& exact, const at::Tensor& plain) {
+  return exact + (plain - plain.detach());
+}
+
+// The fibre point (b, x) of states q [B, N, 3] as written in the physics notes: b = -Qvec/M, x = sqrt_s/M.
+std::pair<at::Tensor, at::Tensor> plain_fibre(const at::Tensor& q, double sqrt_s) {
+  at::Tensor q0 = at::linalg_vector_norm(q, 2, {-1}, false, c10::nullopt).sum(1);  // [B]
+  at::Tensor qvec = q.sum(1);                                                        // [B, 3]
+  at::Tensor mass = (q0 * q0 - (qvec * qvec).sum(-1)).sqrt();
+  return {-qvec / mass.unsqueeze(1), sqrt_s / mass};
+}
+
+// The light-cone-free boost of 4-vectors k [B, N, 4] by b [B, 3]: Lambda(b) k with gamma = sqrt(1 + b^2),
+// a = 1 / (1 + gamma): (gamma k0 + b.k, kvec + b k0 + a (b.k) b).
+at::Tensor plain_boost(const at::Tensor& k, const at::Tensor& b) {
+  at::Tensor bb = b.unsqueeze(1);                                          // [B, 1, 3]
+  at::Tensor gamma = ((b * b).sum(-1) + 1.0).sqrt().view({-1, 1, 1});      // [B, 1, 1]
+  at::Tensor k0 = k.narrow(2, 0, 1);
+  at::Tensor kvec = k.narrow(2, 1, 3);
+  at::Tensor bk = (bb * kvec).sum(-1, true);
+  return at::cat({gamma * k0 + bk, kvec + bb * k0 + bk * bb / (gamma + 1.0)}, -1);
+}
+
+at::Tensor plain_rambo_map(const at::Tensor& q, double sqrt_s) {
+  auto [b, x] = plain_fibre(q, sqrt_s);
+  at::Tensor k = at::cat({at::linalg_vector_norm(q, 2, {-1}, true, c10::nullopt), q}, -1);
+  return plain_boost(k, b) * x.view({-1, 1, 1});
 }
 
 }  // namespace
@@ -193,18 +229,29 @@ at::Tensor rambo_map(const at::Tensor& q, double sqrt_s) {
   PHASEGEN_CHECK(std::isfinite(sqrt_s) && sqrt_s > 0, "rambo_map: expected sqrt_s > 0, but got ",
                  sqrt_s);
   PHASEGEN_CHECK(q.size(1) >= 2, "rambo_map: expected N >= 2 particles, but got ", q.size(1));
-  detail::PolarQ polar = detail::to_polar(q);
-  at::Tensor out = detail::empty_events(polar);
-  detail::map_polar(polar, sqrt_s, out);
-  return out;
+  at::Tensor out;
+  {
+    at::NoGradGuard exact_value;
+    detail::PolarQ polar = detail::to_polar(q);
+    out = detail::empty_events(polar);
+    detail::map_polar(polar, sqrt_s, out);
+  }
+  return records_graph(q) ? with_plain_derivatives(out, plain_rambo_map(q, sqrt_s)) : out;
 }
 
 FibrePoint fibre_point(const at::Tensor& q, double sqrt_s) {
   check_qspace(q, "fibre_point");
-  detail::BoostToRest r = detail::rest_frame_boost(detail::to_polar(q));
-  at::Tensor babs = r.qabs / r.mass;
-  at::Tensor boost = r.bhat.squeeze(1).t() * babs.unsqueeze(1);
-  return {boost.contiguous(), sqrt_s / r.mass};
+  FibrePoint exact;
+  {
+    at::NoGradGuard exact_value;
+    detail::BoostToRest r = detail::rest_frame_boost(detail::to_polar(q));
+    at::Tensor babs = r.qabs / r.mass;
+    at::Tensor boost = r.bhat.squeeze(1).t() * babs.unsqueeze(1);
+    exact = {boost.contiguous(), sqrt_s / r.mass};
+  }
+  if (!records_graph(q)) return exact;
+  auto [b, x] = plain_fibre(q, sqrt_s);
+  return {with_plain_derivatives(exact.boost, b), with_plain_derivatives(exact.scale, x)};
 }
 
 at::Tensor rambo_inverse(const at::Tensor& p, const FibrePoint& fibre) {
@@ -216,18 +263,28 @@ at::Tensor rambo_inverse(const at::Tensor& p, const FibrePoint& fibre) {
   PHASEGEN_CHECK(fibre.scale.dim() == 1 && fibre.scale.size(0) == batch,
                  "rambo_inverse: expected scale of shape [", batch, "], but got ", fibre.scale.sizes());
   // q = (1/x) Lambda(-b) p: the same light-cone boost with b -> -b and scale 1/x.
-  detail::PolarQ k = detail::to_polar(p.narrow(2, 1, 3));
-  at::Tensor babs = at::linalg_vector_norm(fibre.boost, 2, {1}, true, c10::nullopt);  // [B, 1]
-  at::Tensor ez = at::zeros({1, 3}, babs.options());
-  ez[0][2] = 1.0;
-  at::Tensor bhat = at::where(babs > 0, fibre.boost.neg() / babs.clamp_min(DBL_MIN), ez);
-  bhat = bhat.t().unsqueeze(1);  // [3, 1, B]
-  babs = babs.squeeze(1);
-  at::Tensor gamma = (babs * babs + 1.0).sqrt_();
-  at::Tensor h = detail::half_sq_distance(k.direction, bhat);
-  at::Tensor q4 = detail::empty_events(k);
-  detail::boost_massless(k, h, bhat, babs, gamma, fibre.scale.reciprocal(), q4);
-  return q4.narrow(2, 1, 3).contiguous();
+  at::Tensor q;
+  {
+    at::NoGradGuard exact_value;
+    detail::PolarQ k = detail::to_polar(p.narrow(2, 1, 3));
+    at::Tensor babs = at::linalg_vector_norm(fibre.boost, 2, {1}, true, c10::nullopt);  // [B, 1]
+    at::Tensor ez = at::zeros({1, 3}, babs.options());
+    ez[0][2] = 1.0;
+    at::Tensor bhat = at::where(babs > 0, fibre.boost.neg() / babs.clamp_min(DBL_MIN), ez);
+    bhat = bhat.t().unsqueeze(1);  // [3, 1, B]
+    babs = babs.squeeze(1);
+    at::Tensor gamma = (babs * babs + 1.0).sqrt_();
+    at::Tensor h = detail::half_sq_distance(k.direction, bhat);
+    at::Tensor q4 = detail::empty_events(k);
+    detail::boost_massless(k, h, bhat, babs, gamma, fibre.scale.reciprocal(), q4);
+    q = q4.narrow(2, 1, 3).contiguous();
+  }
+  if (!(records_graph(p) || records_graph(fibre.boost) || records_graph(fibre.scale))) return q;
+  // The exact map reads each particle as (|pvec|, pvec), as the plain one does.
+  at::Tensor pvec = p.narrow(2, 1, 3);
+  at::Tensor k = at::cat({at::linalg_vector_norm(pvec, 2, {-1}, true, c10::nullopt), pvec}, -1);
+  at::Tensor plain = plain_boost(k, -fibre.boost).narrow(2, 1, 3) / fibre.scale.view({-1, 1, 1});
+  return with_plain_derivatives(q, plain);
 }
 
 FibrePoint sample_fibre_point(std::int64_t particles, const at::Tensor& sqrt_s, at::Generator& gen) {

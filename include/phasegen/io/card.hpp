@@ -43,6 +43,8 @@ class CardSection {
   /// Sets `key` from text as a flag gives it, parsed by the key's type; `flag` names it in errors.
   void set_text(const std::string& key, const std::string& text, const std::string& flag);
   bool has(const std::string& key) const;
+  /// Whether `key` is in the table's schema (set or not).
+  bool knows(const std::string& key) const;
   /// Forgets `key` (a setting that does not apply), so that the resolved card leaves it out.
   void erase(const std::string& key);
 

@@ -14,6 +14,7 @@
 #include <torch/arg.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "phasegen/core/names.hpp"
@@ -120,5 +121,22 @@ class ModelSpec {
  private:
   ModelKind kind_;
 };
+
+/// Sampler settings that replace a trained model's own at sampling time; an empty text (nfe 0)
+/// keeps the model's. Each applies to the kinds that have it.
+struct SamplerSettings {
+  std::string solver;    ///< flow: euler, heun or rk4
+  std::string sampler;   ///< langevin and vp
+  std::string grid;      ///< vp
+  std::string variance;  ///< langevin
+  std::int64_t nfe = 0;  ///< langevin, flow and vp: network evaluations per event
+};
+
+/// `spec` with `settings` in place of its own, checked. `name_of` turns a setting's key ("nfe") into
+/// the name the user gave it ("--nfe", "nfe=") and `model` names the model (its checkpoint) in messages: a setting the
+/// kind does not have, or a bad value, throws phasegen::Error naming both.
+ModelSpec with_sampler_settings(const ModelSpec& spec, const SamplerSettings& settings,
+                                const std::function<std::string(const std::string&)>& name_of,
+                                const std::string& model);
 
 }  // namespace phasegen

@@ -16,9 +16,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "phasegen/eval/weights.hpp"
 #include "phasegen/models/model.hpp"
+#include "phasegen/physics/targets.hpp"
 
 namespace phasegen {
 
@@ -63,5 +65,24 @@ struct WeightedSample {
 WeightedSample sample_weighted(const Model& model, std::int64_t events, const TargetDensity& density, double volume,
                                const SampleOptions& options = {}, const WeightedSampleOptions& weighting = {},
                                const std::function<void(std::int64_t kept)>& on_progress = {});
+
+/// A target named to weigh a model's events by, its settings left 0 where the model's own apply.
+struct TargetRequest {
+  std::string target;          ///< uniform, muon or qqg
+  double sqrt_s = 0.0;         ///< GeV; 0: the model's (must equal it)
+  std::int64_t particles = 0;  ///< uniform: N; 0: the model's (must equal it)
+  double msq = 0.0;            ///< qqg: the cut s_ij/s >= msq; 0: the model's support cut
+  bool symmetrize = false;     ///< qqg: averaged over the particle orders
+};
+
+/// The target `request` names, completed from `model` and checked against it: a closed-form density
+/// (not aps), the model's N and sqrt(s), and no weight where the model makes no events. `what` names
+/// the target in messages ("--weights", "target="), `name_of` a setting's key ("sqrt_s", "msq") as the
+/// user gave it. Throws phasegen::Error otherwise.
+TargetSpec resolve_target(const TargetRequest& request, const Model& model, const std::string& what,
+                          const std::function<std::string(const std::string&)>& name_of);
+
+/// The unit of the integral of a target's density over phase space: GeV^(2N - 4) times the density's.
+std::string target_integral_unit(const TargetSpec& spec);
 
 }  // namespace phasegen

@@ -22,6 +22,16 @@ at::Tensor gaussian_to_qspace(const at::Tensor& z);
 /// The inverse map q [..., 3] -> z [..., 3].
 at::Tensor qspace_to_gaussian(const at::Tensor& q);
 
+/// Both maps are differentiable (first derivatives) in their argument: the radial map's derivative
+/// is the ratio of the two radial densities, chi_3(r) / Gamma(2, 1)(rho), so no graph of the inverse
+/// CDF's Newton steps is recorded.
+
+/// log |det dq/dz| of gaussian_to_qspace per event, z [batch, N, 3] -> [batch]: log N(z; 0, I) -
+/// log p_ref(q(z)), since the map carries N(0, I) onto p_ref exactly.
+at::Tensor gaussian_to_qspace_log_jacobian(const at::Tensor& z);
+/// log |det dz/dq| of qspace_to_gaussian per event, q [batch, N, 3] -> [batch] (the negative of the above).
+at::Tensor qspace_to_gaussian_log_jacobian(const at::Tensor& q);
+
 /// log P(a, x) and log Q(a, x), the regularised incomplete gamma function and its complement,
 /// for a in {3/2, 2} and x >= 0, each accurate to a few ulp in relative terms.
 /// Returns a pair of tensors shaped like x.

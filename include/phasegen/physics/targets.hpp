@@ -72,6 +72,10 @@ struct GenerationStats {
   double integral_error() const;  ///< standard error of integral()
 };
 
+/// Events per call of EventGenerator::generate when phasegen makes a data set (the command line's
+/// `data`, Python's targets): fixed, so that a set depends only on its target, size and seed.
+inline constexpr std::int64_t kGenerateChunk = 100000;
+
 /// Draws events of one target; owns its statistics.
 class EventGenerator {
  public:
