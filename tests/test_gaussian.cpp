@@ -1,6 +1,9 @@
 #include "phasegen/physics/gaussian.hpp"
 
+#include <torch/csrc/autograd/autograd.h>
+
 #include <cmath>
+#include <tuple>
 
 #include "phasegen/physics/observables.hpp"
 #include "phasegen/physics/phasespace.hpp"
@@ -11,6 +14,32 @@ namespace phasegen {
 namespace {
 
 using test::max_abs;
+
+// With a graph both maps keep their exact values; their derivatives match central differences, and the
+// log-Jacobian of the forward map is the log-determinant of its Jacobian (3 x 3 per particle here).
+TEST(GaussianBijection, DerivativesAndLogJacobianMatchFiniteDifferences) {
+  at::Tensor z = at::randn({1, 1, 3}, make_generator(41), at::kDouble) * 1.3;
+  at::Tensor leaf = z.clone().requires_grad_();
+  at::Tensor q = gaussian_to_qspace(leaf);
+  EXPECT_TRUE(at::equal(q.detach(), gaussian_to_qspace(z)));
+  const double h = 1e-6;
+  at::Tensor jacobian = at::zeros({3, 3}, at::kDouble);
+  for (int i = 0; i < 3; ++i) {
+    at::Tensor grad = torch::autograd::grad({q.view(-1)[i]}, {leaf}, {}, true)[0].view(-1);
+    for (int j = 0; j < 3; ++j) {
+      at::Tensor up = z.clone(), down = z.clone();
+      up.view(-1)[j] += h;
+      down.view(-1)[j] -= h;
+      const double numeric = (gaussian_to_qspace(up) - gaussian_to_qspace(down)).view(-1)[i].item<double>() / (2 * h);
+      EXPECT_NEAR(grad[j].item<double>(), numeric, 1e-6 * (1 + std::abs(numeric))) << i << ", " << j;
+      jacobian[i][j] = grad[j];
+    }
+  }
+  EXPECT_NEAR(std::get<1>(at::linalg_slogdet(jacobian)).item<double>(),
+              gaussian_to_qspace_log_jacobian(z).item<double>(), 1e-9);
+  EXPECT_NEAR(qspace_to_gaussian_log_jacobian(gaussian_to_qspace(z)).item<double>(),
+              -gaussian_to_qspace_log_jacobian(z).item<double>(), 1e-10);
+}
 
 TEST(GaussianBijection, StandardNormalMapsOntoTheRamboPrior) {
   at::Generator gen = make_generator(17);

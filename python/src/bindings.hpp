@@ -75,7 +75,8 @@ class Progress {
   Progress(py::object callback, std::int64_t total) : callback_(std::move(callback)), total_(total) {}
   /// Reports `done`, and (with `check_signals`) raises Ctrl-C as py::error_already_set; called
   /// without the GIL. Does nothing while a Python error is pending (a stop already asked for).
-  void update(std::int64_t done, bool check_signals = true) const;
+  /// `total` >= 0 replaces the total given at construction (training learns it at its first step).
+  void update(std::int64_t done, bool check_signals = true, std::int64_t total = -1) const;
 
  private:
   py::object callback_;

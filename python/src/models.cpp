@@ -105,7 +105,7 @@ Model train_model(const std::optional<std::string>& card, const py::dict& settin
           // An exception of the callback (Ctrl-C caught inside it, say) stops the run like Ctrl-C:
           // kept as Python's pending error, seen by should_stop, the checkpoint written first.
           try {
-            report.update(r.step, false);
+            report.update(r.step, false, r.total);
           } catch (py::error_already_set& e) {
             py::gil_scoped_acquire gil;
             e.restore();

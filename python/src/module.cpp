@@ -129,11 +129,11 @@ void check_python_signals() {
 ThreadsGuard::ThreadsGuard(int threads) : previous_(at::get_num_threads()) { at::set_num_threads(threads); }
 ThreadsGuard::~ThreadsGuard() { at::set_num_threads(previous_); }
 
-void Progress::update(std::int64_t done, bool check_signals) const {
+void Progress::update(std::int64_t done, bool check_signals, std::int64_t total) const {
   py::gil_scoped_acquire gil;
   if (PyErr_Occurred() != nullptr) return;
   if (check_signals && PyErr_CheckSignals() != 0) throw py::error_already_set();
-  if (!callback_.is_none()) callback_(done, total_);
+  if (!callback_.is_none()) callback_(done, total >= 0 ? total : total_);
 }
 
 }  // namespace phasegen::python

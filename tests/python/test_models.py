@@ -112,6 +112,7 @@ def test_ctrl_c_stops_sampling_and_training(work, flow_checkpoint, muon_file):
 
     def interrupt_at(n):
         def progress(done, total):
+            assert total >= n
             if done >= n:
                 os.kill(os.getpid(), signal.SIGINT)
         return progress
