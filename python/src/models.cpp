@@ -175,7 +175,7 @@ void register_models(py::module_& m) {
             PHASEGEN_CHECK(events >= 1, "Model.sample_path: expected a number of events >= 1, but got ", events);
             PHASEGEN_CHECK(every >= 1, "Model.sample_path: expected every >= 1, but got ", every);
             const Model chosen = with_sampler(model, solver, sampler, grid, variance, nfe);
-            SampleOptions options = sample_options(seed, std::max<std::int64_t>(events, 1), workers, 1, 1);
+            SampleOptions options = sample_options(seed, events, workers, 1, 1);  // one batch: the path of every event
             options.trajectory_every(every).trajectory_events(events);
             SampleResult r;
             {
